@@ -1,0 +1,237 @@
+"""The ``maskwatch detect`` job: every source in turn, one clear line per failure, the
+rest of the batch going on, and a summary at the end."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+
+from .draw import annotate
+from .errors import BadInputError, SourceError
+from .images import read_image
+from .labels import LABELS
+from .models.detector import Detector, Face
+from .output import FaceWriter
+from .progress import track
+from .video.sources import FrameReader, SourceItem, expand_sources
+
+
+@dataclass
+class Summary:
+    files: int = 0
+    frames: int = 0
+    faces: Counter = field(default_factory=Counter)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _rows(source: str, faces: list[Face], frame: int | None = None, t: float | None = None) -> list[dict]:
+    rows = []
+    for face in faces:
+        row: dict = {"image": source}
+        if frame is not None:
+            row.update(frame=frame, t=round(t or 0.0, 3))
+        if getattr(face, "track_id", None) is not None:
+            row["track_id"] = face.track_id
+        row.update(face.to_dict())
+        rows.append(row)
+    return rows
+
+
+class _Display:
+    """``--show``: a window where OpenCV has a GUI and a display; otherwise one warning."""
+
+    def __init__(self, enabled: bool, warn):
+        self.enabled = enabled and bool(os.environ.get("DISPLAY") or sys.platform in ("win32", "darwin"))
+        if enabled and not self.enabled:
+            warn("--show: no display here; showing nothing")
+
+    def show(self, name: str, image) -> bool:
+        if not self.enabled:
+            return True
+        try:
+            cv2.imshow("maskwatch", image)
+            return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+        except cv2.error:
+            self.enabled = False
+            return True
+
+
+def _out_path(out: Path, source: str, suffix: str) -> Path:
+    if source.isdigit() or "://" in source:
+        name = "camera" + source if source.isdigit() else "stream"
+        return out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
+    return out / (Path(source).stem + suffix)
+
+
+def run_detect(
+    detector: Detector,
+    specs: list[str],
+    json_path: str | None = None,
+    csv_path: str | None = None,
+    out: str | None = None,
+    show: bool = False,
+    stride: int = 1,
+    min_score: float | None = None,
+    progress: bool | None = None,
+    warn=None,
+    max_frames: int | None = None,
+    stream_timeout: float | None = None,
+) -> Summary:
+    warn = warn or (lambda msg: print(msg, file=sys.stderr))
+    summary = Summary()
+    t0 = time.perf_counter()
+    writer = FaceWriter(json_path, csv_path)
+    out_dir = Path(out) if out else None
+    if out_dir:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            probe = out_dir / ".maskwatch-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SourceError(f"{out_dir}: output folder is not writable ({exc.strerror or exc})") from None
+    display = _Display(show, warn)
+    items = expand_sources(specs)
+    for item in items:
+        if item.kind == "skip":
+            summary.skipped.append((item.spec, item.reason))
+            warn(f"skipped {item.spec}: {item.reason}")
+    images = [i for i in items if i.kind == "image"]
+    streams = [i for i in items if i.kind in ("video", "camera", "stream")]
+    try:
+        for item in track(images, "images", len(images), progress if len(images) > 1 else False):
+            _one_image(detector, item, writer, out_dir, display, min_score, summary, warn)
+        for item in streams:
+            _one_video(
+                detector,
+                item,
+                writer,
+                out_dir,
+                display,
+                stride,
+                min_score,
+                summary,
+                warn,
+                progress,
+                max_frames,
+                stream_timeout,
+            )
+    finally:
+        writer.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _one_image(detector, item: SourceItem, writer, out_dir, display, min_score, summary, warn) -> None:
+    try:
+        image = read_image(item.spec)
+    except BadInputError as exc:
+        summary.failed.append((item.spec, exc.reason))
+        warn(f"failed {item.spec}: {exc.reason}")
+        return
+    faces = detector.detect(image, min_score)
+    summary.files += 1
+    summary.faces.update(f.label for f in faces)
+    for row in _rows(item.spec, faces):
+        writer.write(row)
+    if out_dir or display.enabled:
+        annotated = annotate(image, faces)
+        if out_dir:
+            target = out_dir / (Path(item.spec).stem + ".jpg")
+            if not cv2.imwrite(str(target), annotated):
+                summary.failed.append((str(target), "cannot write annotated image (disk full or no permission?)"))
+                warn(f"failed {target}: cannot write annotated image")
+        display.show(item.spec, annotated)
+
+
+def _one_video(
+    detector,
+    item,
+    writer,
+    out_dir,
+    display,
+    stride,
+    min_score,
+    summary,
+    warn,
+    progress,
+    max_frames,
+    stream_timeout=None,
+) -> None:
+    try:
+        reader = FrameReader(item.spec, item.kind, **({"max_outage": stream_timeout} if stream_timeout else {}))
+    except SourceError as exc:
+        summary.failed.append((item.spec, str(exc).split(": ", 1)[-1]))
+        warn(f"failed {exc}")
+        return
+    video_writer = None
+    faces: list[Face] = []
+    frames = 0
+    try:
+        total = reader.frame_count or None
+        for frame in track(reader, Path(item.spec).name if item.kind == "video" else item.spec, total, progress):
+            if frame.index % max(1, stride) == 0:
+                faces = detector.detect(frame.image, min_score)
+                summary.faces.update(f.label for f in faces)
+                for row in _rows(item.spec, faces, frame.index, frame.t):
+                    writer.write(row)
+            frames += 1
+            if out_dir or display.enabled:
+                annotated = annotate(frame.image, faces)
+                if out_dir and video_writer is None:
+                    h, w = annotated.shape[:2]
+                    target = _out_path(out_dir, item.spec, ".mp4")
+                    video_writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), reader.fps, (w, h))
+                    if not video_writer.isOpened():
+                        raise SourceError(f"{target}: cannot write annotated video")
+                if video_writer is not None:
+                    video_writer.write(annotated)
+                if not display.show(item.spec, annotated):
+                    break
+            if max_frames and frames >= max_frames:
+                break
+        summary.files += 1
+    except SourceError as exc:
+        summary.failed.append((item.spec, str(exc).split(": ", 1)[-1]))
+        warn(f"failed {exc}")
+        if frames:
+            summary.files += 1
+    finally:
+        reader.close()
+        summary.frames += frames
+        writer.flush()
+        if video_writer is not None:
+            video_writer.release()
+
+
+def format_summary(summary: Summary) -> str:
+    faces = ", ".join(f"{label} {summary.faces.get(label, 0)}" for label in LABELS)
+    lines = [
+        f"{summary.files} file(s){f', {summary.frames} frame(s)' if summary.frames else ''} in "
+        f"{summary.seconds:.1f} s; faces: {faces}"
+    ]
+    if summary.skipped:
+        lines.append(
+            f"skipped {len(summary.skipped)}: "
+            + "; ".join(f"{p} ({r})" for p, r in summary.skipped[:5])
+            + (" ..." if len(summary.skipped) > 5 else "")
+        )
+    if summary.failed:
+        lines.append(
+            f"failed {len(summary.failed)}: "
+            + "; ".join(f"{p} ({r})" for p, r in summary.failed[:5])
+            + (" ..." if len(summary.failed) > 5 else "")
+        )
+    return "\n".join(lines)

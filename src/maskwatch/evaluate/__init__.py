@@ -1,0 +1,1 @@
+"""Evaluation: COCO-style detection metrics (pycocotools) and classifier metrics on crops."""

@@ -1,0 +1,96 @@
+"""The three labels maskwatch speaks, and how other data sets' names map onto them.
+
+Public data sets spell the same idea many ways (``mask_weared_incorrect``, ``no_mask``,
+YOLO ids...). Everything that reads labels goes through :func:`canonical_label` so that an
+unknown name fails loudly, naming the file, instead of silently becoming a wrong class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+WITH_MASK = "with_mask"
+WITHOUT_MASK = "without_mask"
+MASK_INCORRECT = "mask_incorrect"
+
+#: Order matters: it is the classifier's output order and the COCO category id - 1.
+LABELS: tuple[str, ...] = (WITH_MASK, WITHOUT_MASK, MASK_INCORRECT)
+
+#: Aliases seen in public data sets. Users extend it with ``--label-map`` (YAML) or
+#: :func:`label_mapping`'s ``extra`` argument. Keys are compared lower-cased, with spaces
+#: and dashes read as underscores.
+DEFAULT_ALIASES: dict[str, str] = {
+    "with_mask": WITH_MASK,
+    "mask": WITH_MASK,
+    "masked": WITH_MASK,
+    "face_mask": WITH_MASK,
+    "facemask": WITH_MASK,
+    "good": WITH_MASK,
+    "without_mask": WITHOUT_MASK,
+    "no_mask": WITHOUT_MASK,
+    "nomask": WITHOUT_MASK,
+    "no_facemask": WITHOUT_MASK,
+    "unmasked": WITHOUT_MASK,
+    "face": WITHOUT_MASK,
+    "face_nomask": WITHOUT_MASK,
+    "bad": WITHOUT_MASK,
+    "mask_incorrect": MASK_INCORRECT,
+    "mask_weared_incorrect": MASK_INCORRECT,
+    "mask_worn_incorrectly": MASK_INCORRECT,
+    "with_incorrect_mask": MASK_INCORRECT,
+    "incorrect_mask": MASK_INCORRECT,
+    "incorrect": MASK_INCORRECT,
+    "improper_mask": MASK_INCORRECT,
+    "mask_chin": MASK_INCORRECT,
+    "mask_nose": MASK_INCORRECT,
+    "mask_mouth_chin": MASK_INCORRECT,
+    "none": WITHOUT_MASK,
+}
+
+
+class UnknownLabelError(ValueError):
+    """A class name that no mapping knows; carries the file so users can fix their data."""
+
+    def __init__(self, name: str, source: str | None = None):
+        where = f" in {source}" if source else ""
+        super().__init__(
+            f"unknown class name {name!r}{where}; known: {', '.join(LABELS)} "
+            "(add an alias with --label-map FILE.yaml, e.g. `{name}: with_mask`)"
+        )
+        self.name = name
+        self.source = source
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def label_mapping(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The default aliases plus ``extra``; each target must be one of :data:`LABELS`."""
+    mapping = dict(DEFAULT_ALIASES)
+    for key, value in (extra or {}).items():
+        if value not in LABELS:
+            raise ValueError(f"label map target {value!r} for {key!r} is not one of {LABELS}")
+        mapping[_norm(str(key))] = value
+    return mapping
+
+
+def canonical_label(name: str, mapping: Mapping[str, str] | None = None, source: str | None = None) -> str:
+    table = mapping if mapping is not None else DEFAULT_ALIASES
+    try:
+        return table[_norm(name)]
+    except KeyError:
+        raise UnknownLabelError(name, source) from None
+
+
+def load_label_map(path: str | None) -> dict[str, str]:
+    """Read a YAML ``alias: label`` file (or nothing) into a full mapping."""
+    if not path:
+        return label_mapping()
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        extra = yaml.safe_load(fh) or {}
+    if not isinstance(extra, dict):
+        raise ValueError(f"{path}: a label map is a YAML mapping of alias: label")
+    return label_mapping({str(k): str(v) for k, v in extra.items()})

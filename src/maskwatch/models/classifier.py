@@ -1,0 +1,72 @@
+"""The 3-class mask classifier as an ONNX model. Its preprocessing (crop size, margin,
+normalisation), label order and box correction travel in the file's metadata, so a model
+trained with other settings needs no code change to run."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..labels import LABELS
+from .preprocess import crop_face, to_tensor
+from .runtime import make_session
+
+DEFAULT_MODEL_NAME = "maskwatch-classifier.onnx"
+
+
+def default_model_path() -> Path:
+    return Path(str(importlib.resources.files("maskwatch.models") / "weights" / DEFAULT_MODEL_NAME))
+
+
+@dataclass(frozen=True)
+class ClassifierInfo:
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    size: int
+    margin: float
+    box_correction: tuple[float, float, float, float]
+    metadata: dict
+
+
+class MaskClassifier:
+    def __init__(self, path: str | Path | None = None, threads: int | None = None):
+        self.path = Path(path) if path else default_model_path()
+        if not self.path.exists():
+            raise FileNotFoundError(
+                f"{self.path}: classifier model not found (train one with `maskwatch train` "
+                "and pass --model, or reinstall maskwatch)"
+            )
+        self.session = make_session(str(self.path), threads)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        labels = tuple(json.loads(meta.get("labels", json.dumps(LABELS))))
+        unknown = set(labels) - set(LABELS)
+        if unknown:
+            raise ValueError(f"{self.path}: model labels {sorted(unknown)} are not maskwatch labels {LABELS}")
+        self.info = ClassifierInfo(
+            name=meta.get("name", self.path.stem),
+            version=meta.get("version", "unknown"),
+            labels=labels,
+            size=int(meta.get("input_size", 128)),
+            margin=float(meta.get("margin", 0.15)),
+            box_correction=tuple(json.loads(meta.get("box_correction", "[0, 0, 0, 0]"))),
+            metadata=dict(meta),
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    def crops(self, image: np.ndarray, boxes: np.ndarray) -> list[np.ndarray]:
+        return [crop_face(image, b, self.info.size, self.info.margin) for b in boxes]
+
+    def predict_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Class probabilities (N, 3) in :data:`LABELS` order."""
+        if not crops:
+            return np.zeros((0, len(LABELS)), np.float32)
+        logits = self.session.run(None, {self.input_name: to_tensor(crops)})[0]
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        probs = e / e.sum(1, keepdims=True)
+        order = [self.info.labels.index(label) for label in LABELS]
+        return probs[:, order].astype(np.float32)

@@ -1,0 +1,1 @@
+"""Training (needs ``pip install -e ".[train]"``): PyTorch, albumentations, TensorBoard."""

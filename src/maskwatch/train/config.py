@@ -1,0 +1,116 @@
+"""Every training knob in one YAML-loadable config with sane defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class SourceConfig:
+    path: str
+    split: str | None = None
+    #: cap per class, so one huge crop folder does not drown the others
+    max_per_class: int | None = None
+    #: face-detector profile used to match boxes (``accurate`` for crowds of small faces)
+    detector: str = "balanced"
+
+
+@dataclass
+class DataConfig:
+    train: list[SourceConfig] = field(default_factory=list)
+    #: sources for validation (early stopping); if empty, ``holdout`` of the first source
+    val: list[SourceConfig] = field(default_factory=list)
+    holdout: float = 0.1
+    cache: str = "runs/crops"
+    size: int = 128
+    margin: float = 0.15
+    #: crop annotated faces around the matching face-detector box (same style as inference)
+    detector_crops: bool = True
+    label_map: str | None = None
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "mobilenet_v2"
+    pretrained: bool = True
+    dropout: float = 0.2
+    freeze_blocks: int = 4
+
+
+@dataclass
+class AugmentConfig:
+    flip: float = 0.5
+    rotate: int = 15
+    shift: float = 0.08
+    scale: float = 0.15
+    shear: int = 5
+    color: float = 0.5
+    blur: float = 0.2
+    noise: float = 0.2
+    jpeg: float = 0.3
+    #: probability of shrinking the face to ``small_face`` px and back (CCTV faces are small)
+    downscale: float = 0.35
+    small_face: tuple[int, int] = (10, 40)
+    gray: float = 0.05
+
+
+@dataclass
+class TrainConfig:
+    name: str = "maskwatch-classifier"
+    seed: int = 0
+    out: str = "runs/train"
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    #: "sampler" (class-balanced sampling), "loss" (class-weighted loss) or "none"
+    balance: str = "sampler"
+    #: samples drawn per epoch by the balanced sampler (None: the training set's size)
+    samples_per_epoch: int | None = 6000
+    patience: int = 4
+    workers: int = 1
+    threads: int | None = None
+    max_steps: int | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls, values: dict[str, Any] | None):
+    values = dict(values or {})
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in values.items():
+        if name in ("data", "model", "augment"):
+            kwargs[name] = _build({"data": DataConfig, "model": ModelConfig, "augment": AugmentConfig}[name], value)
+        elif name in ("train", "val") and cls is DataConfig:
+            kwargs[name] = [SourceConfig(**s) if isinstance(s, dict) else SourceConfig(str(s)) for s in value or []]
+        elif name == "small_face":
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    values: dict[str, Any] = {}
+    if path:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    for dotted, value in (overrides or {}).items():
+        node = values
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return _build(TrainConfig, values)

@@ -1,0 +1,56 @@
+"""Torch data sets over the crop cache (``<root>/<label>/*.jpg``) and the balanced sampler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, WeightedRandomSampler
+
+from ..labels import LABELS
+from ..models.preprocess import to_tensor
+
+
+class CropFolder(Dataset):
+    def __init__(self, root: Path, size: int, augment=None):
+        self.items: list[tuple[Path, int]] = []
+        for idx, label in enumerate(LABELS):
+            folder = Path(root) / label
+            if folder.is_dir():
+                self.items += [(p, idx) for p in sorted(folder.glob("*.jpg"))]
+        if not self.items:
+            raise FileNotFoundError(f"{root}: no crops in {'/'.join(LABELS)} sub-folders")
+        self.size = size
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def targets(self) -> np.ndarray:
+        return np.array([t for _, t in self.items])
+
+    def __getitem__(self, i: int):
+        path, target = self.items[i]
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise RuntimeError(f"{path}: unreadable crop in the cache (delete the cache to rebuild it)")
+        if image.shape[:2] != (self.size, self.size):
+            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.augment is not None:
+            image = self.augment(image=image)["image"]
+        return torch.from_numpy(to_tensor([image])[0]), target
+
+
+def class_weights(targets: np.ndarray) -> np.ndarray:
+    counts = np.bincount(targets, minlength=len(LABELS)).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / (counts > 0).sum(), 0.0)
+    return weights
+
+
+def balanced_sampler(targets: np.ndarray, num_samples: int, seed: int) -> WeightedRandomSampler:
+    """Each class drawn equally often: the rare ``mask_incorrect`` is not drowned out."""
+    per_sample = class_weights(targets)[targets]
+    gen = torch.Generator().manual_seed(seed)
+    return WeightedRandomSampler(torch.as_tensor(per_sample), num_samples, replacement=True, generator=gen)

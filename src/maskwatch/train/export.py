@@ -1,0 +1,97 @@
+"""ONNX export with everything inference needs carried in the model's metadata, checked
+against PyTorch, plus a model card (JSON + Markdown)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..labels import LABELS
+from ..models.preprocess import MEAN, STD
+from .nets import build_model
+
+
+def load_checkpoint(path: Path) -> tuple[torch.nn.Module, dict]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = state["config"]
+    model = build_model(cfg["model"]["backbone"], len(LABELS), pretrained=False, dropout=cfg["model"]["dropout"])
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
+
+
+def export_onnx(checkpoint: Path, out: Path, version: str = "0.1.0", extra_meta: dict | None = None) -> dict:
+    """Write ``out`` (ONNX); return metadata with the max |ONNX - PyTorch| difference."""
+    import onnx
+    import onnxruntime as ort
+
+    model, state = load_checkpoint(Path(checkpoint))
+    cfg = state["config"]
+    size, margin = cfg["data"]["size"], cfg["data"]["margin"]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.randn(2, 3, size, size)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(out),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    meta = {
+        "name": cfg["name"],
+        "version": version,
+        "labels": json.dumps(list(LABELS)),
+        "input_size": str(size),
+        "margin": str(margin),
+        "mean": json.dumps(MEAN),
+        "std": json.dumps(STD),
+        "color": "RGB",
+        "box_correction": json.dumps(state.get("box_correction") or [0, 0, 0, 0]),
+        "backbone": cfg["model"]["backbone"],
+        "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "epoch": str(state.get("epoch")),
+    }
+    meta.update({k: str(v) for k, v in (extra_meta or {}).items()})
+    proto = onnx.load(str(out))
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(out))
+    # check: the same random batch through both runtimes
+    x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = torch.softmax(model(x), 1).numpy()
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": x.numpy()})[0]
+    got = np.exp(logits - logits.max(1, keepdims=True))
+    got /= got.sum(1, keepdims=True)
+    meta["max_abs_diff_probs"] = float(np.abs(got - expected).max())
+    meta["size_bytes"] = out.stat().st_size
+    return meta
+
+
+def write_model_card(path_json: Path, card: dict) -> Path:
+    """JSON for machines and Markdown beside it for people."""
+    path_json.write_text(json.dumps(card, indent=1))
+    lines = [f"# {card.get('name', 'model')} {card.get('version', '')}", "", card.get("summary", ""), ""]
+    for section in ("model", "data", "reproduce", "metrics", "limitations"):
+        if section not in card:
+            continue
+        lines += [f"## {section.capitalize()}", ""]
+        value = card[section]
+        if isinstance(value, str):
+            lines += ["```" if section == "reproduce" else "", value, "```" if section == "reproduce" else "", ""]
+        else:
+            lines += ["```json", json.dumps(value, indent=1), "```", ""]
+    md = path_json.with_suffix(".md")
+    md.write_text("\n".join(lines))
+    return md

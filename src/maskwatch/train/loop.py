@@ -1,0 +1,210 @@
+"""The training loop: seeded, resumable, early-stopping, logged to TensorBoard and JSON."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..labels import LABELS
+from ..progress import track
+from .augment import build_augment
+from .config import TrainConfig
+from .data import CropFolder, balanced_sampler, class_weights
+from .nets import build_model
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_checkpoint: Path
+    history: list[dict]
+    best_epoch: int
+    best_metric: float
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _worker_init(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+@torch.no_grad()
+def evaluate_loader(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarray]:
+    model.eval()
+    probs, targets = [], []
+    for x, y in loader:
+        probs.append(torch.softmax(model(x), 1).numpy())
+        targets.append(y.numpy())
+    return np.concatenate(probs), np.concatenate(targets)
+
+
+def balanced_accuracy(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean per-class recall over the classes present: plain accuracy would reward
+    ignoring the 3% ``mask_incorrect`` class."""
+    pred = probs.argmax(1)
+    recalls = [float((pred[targets == c] == c).mean()) for c in range(len(LABELS)) if (targets == c).any()]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, on_epoch_end=None) -> TrainResult:
+    """Train per ``cfg``. ``on_epoch_end(row)`` may return False to stop after that epoch
+    (a GUI's stop button; tests use it to simulate an interrupted run)."""
+    from .prepare import prepare_crops
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    summary = prepare_crops(cfg.data, cfg.seed, progress)
+    cache = Path(cfg.data.cache)
+    train_set = CropFolder(cache / "train", cfg.data.size, build_augment(cfg.augment, cfg.data.size))
+    val_set = CropFolder(cache / "val", cfg.data.size) if (cache / "val").is_dir() else None
+    targets = train_set.targets()
+    generator = torch.Generator().manual_seed(cfg.seed)
+    if cfg.balance == "sampler":
+        sampler = balanced_sampler(targets, cfg.samples_per_epoch or len(train_set), cfg.seed)
+        loader = DataLoader(
+            train_set,
+            cfg.batch_size,
+            sampler=sampler,
+            num_workers=cfg.workers,
+            worker_init_fn=_worker_init,
+            drop_last=True,
+            persistent_workers=cfg.workers > 0,
+        )
+    else:
+        loader = DataLoader(
+            train_set,
+            cfg.batch_size,
+            shuffle=True,
+            num_workers=cfg.workers,
+            generator=generator,
+            worker_init_fn=_worker_init,
+            drop_last=True,
+            persistent_workers=cfg.workers > 0,
+        )
+    val_loader = DataLoader(val_set, 128, num_workers=0) if val_set else None
+
+    model = build_model(
+        cfg.model.backbone, len(LABELS), cfg.model.pretrained, cfg.model.dropout, cfg.model.freeze_blocks
+    )
+    weight = torch.tensor(class_weights(targets), dtype=torch.float32) if cfg.balance == "loss" else None
+    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(loader) if cfg.max_steps is None else min(len(loader), cfg.max_steps)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
+    )
+    history: list[dict] = []
+    start_epoch, best_metric, best_epoch, stale = 0, float("-inf"), -1, 0
+    last = out / "last.pt"
+    if resume and last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, history = state["epoch"] + 1, state["history"]
+        best_metric, best_epoch, stale = state["best_metric"], state["best_epoch"], state["stale"]
+        torch.set_rng_state(state["rng"])
+    writer = _tensorboard(out)
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        for m in model.features[: cfg.model.freeze_blocks].modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()  # frozen blocks keep their ImageNet statistics
+        t0, losses, correct, seen = time.time(), [], 0, 0
+        for step, (x, y) in enumerate(track(loader, f"epoch {epoch + 1}/{cfg.epochs}", steps_per_epoch, progress)):
+            if step >= steps_per_epoch:
+                break
+            logits = model(x)
+            loss = criterion(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "train_acc": correct / max(seen, 1),
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": round(time.time() - t0, 1),
+        }
+        if val_loader is not None:
+            probs, val_targets = evaluate_loader(model, val_loader)
+            row["val_loss"] = float(
+                nn.functional.nll_loss(torch.log(torch.tensor(probs) + 1e-9), torch.tensor(val_targets))
+            )
+            row["val_acc"] = float((probs.argmax(1) == val_targets).mean())
+            row["val_balanced_acc"] = balanced_accuracy(probs, val_targets)
+        metric = row.get("val_balanced_acc", -row["train_loss"])
+        history.append(row)
+        if writer:
+            for k, v in row.items():
+                if k != "epoch":
+                    writer.add_scalar(k, v, epoch + 1)
+        print(json.dumps(row), flush=True)
+        if metric > best_metric:
+            best_metric, best_epoch, stale = metric, epoch + 1, 0
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "config": cfg.to_dict(),
+                    "epoch": epoch + 1,
+                    "metric": metric,
+                    "box_correction": summary.get("box_correction"),
+                },
+                out / "best.pt",
+            )
+        else:
+            stale += 1
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "history": history,
+                "best_metric": best_metric,
+                "best_epoch": best_epoch,
+                "stale": stale,
+                "rng": torch.get_rng_state(),
+            },
+            last,
+        )
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        if stale >= cfg.patience:
+            print(f"early stop: no improvement for {cfg.patience} epochs", flush=True)
+            break
+        if on_epoch_end is not None and on_epoch_end(row) is False:
+            break
+    if writer:
+        writer.close()
+    return TrainResult(out, out / "best.pt", history, best_epoch, best_metric)
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(out / "tensorboard"))

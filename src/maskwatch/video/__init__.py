@@ -1,0 +1,1 @@
+"""Video files, webcams and camera streams: reading frames off the inference thread."""

@@ -1,0 +1,83 @@
+"""A few training steps on 64 real crops produce an ONNX model that loads and agrees with PyTorch."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need the [train] extra")
+
+
+@pytest.fixture(scope="module")
+def crops64(andrewmvd, tmp_path_factory):
+    from maskwatch.data import load_dataset
+    from maskwatch.data.crop import extract_crops
+
+    ds = load_dataset(andrewmvd, split="val")
+    out = tmp_path_factory.mktemp("crops")
+    result = extract_crops(ds, out / "train", None, size=64, progress=False)
+    # keep exactly 64 crops with all three classes present
+    quota = {"mask_incorrect": 8, "without_mask": 20}
+    files = {
+        label: sorted((out / "train" / label).glob("*.jpg"))
+        for label in ("mask_incorrect", "without_mask", "with_mask")
+    }
+    quota["with_mask"] = 64 - sum(min(quota[k], len(files[k])) for k in quota)
+    for label, paths in files.items():
+        for f in paths[quota[label] :]:
+            f.unlink()
+    (out / "summary.json").write_text(json.dumps({"train": {}, "val": {}, "box_correction": [0, -0.05, 0, 0.05]}))
+    assert sum(result.written.values()) > 64
+    return out
+
+
+def test_few_steps_train_export_and_agree(crops64, tmp_path):
+    from maskwatch.models.classifier import MaskClassifier
+    from maskwatch.train.config import load_config
+    from maskwatch.train.export import export_onnx
+    from maskwatch.train.loop import train
+
+    assert sum(1 for _ in crops64.rglob("*.jpg")) == 64
+    cfg = load_config(
+        overrides={
+            "out": str(tmp_path / "run"),
+            "epochs": 3,
+            "batch_size": 8,
+            "max_steps": 3,
+            "samples_per_epoch": 32,
+            "workers": 0,
+            "data.cache": str(crops64),
+            "data.size": 64,
+            "model.freeze_blocks": 8,
+        }
+    )
+    # interrupted after epoch 2 ...
+    result = train(cfg, progress=False, on_epoch_end=lambda row: row["epoch"] < 2)
+    assert len(result.history) == 2 and result.best_checkpoint.exists()
+    assert np.isfinite(result.history[-1]["train_loss"])
+    # ... and resumed: epoch 3 runs, epochs 1-2 are not redone
+    resumed = train(cfg, resume=True, progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    assert resumed.history[:2] == result.history
+
+    onnx_path = tmp_path / "m.onnx"
+    meta = export_onnx(result.best_checkpoint, onnx_path)
+    assert meta["max_abs_diff_probs"] < 1e-4
+    clf = MaskClassifier(onnx_path)
+    assert clf.info.size == 64 and clf.info.labels == ("with_mask", "without_mask", "mask_incorrect")
+    assert clf.info.box_correction == (0, -0.05, 0, 0.05)
+    crops = [np.full((64, 64, 3), v, np.uint8) for v in (0, 128, 255)]
+    probs = clf.predict_crops(crops)
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_imagenet_weights_load_into_our_mobilenet():
+    from maskwatch.train.nets import build_model
+
+    model = build_model(pretrained=True, freeze_blocks=4).eval()
+    frozen = [p.requires_grad for p in model.features[:4].parameters()]
+    assert frozen and not any(frozen)
+    # ImageNet features separate a real face crop from flat grey (random weights would not be this stable)
+    with torch.no_grad():
+        f = model.features(torch.zeros(1, 3, 64, 64)).mean()
+    assert torch.isfinite(f)
