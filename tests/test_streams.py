@@ -2,11 +2,11 @@
 after the documented time with a clear message."""
 
 import http.server
+import json
 import threading
 import time
 
 import cv2
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -79,6 +79,6 @@ def test_stream_frames_are_detected(camera, tmp_path):
         app, ["detect", camera.url, "--json", str(tmp_path / "s.jsonl"), "--max-frames", "10", "-q"]
     )
     assert res.exit_code == 0, res.output
-    rows = [line for line in (tmp_path / "s.jsonl").read_text().splitlines() if line]
-    assert rows and all('"frame"' in r for r in rows)
-    assert np.all([0 <= __import__("json").loads(r)["frame"] < 10 for r in rows])
+    rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines() if line]
+    assert rows and all(r["image"] == camera.url and "t" in r for r in rows)
+    assert len({r["frame"] for r in rows}) <= 10  # a live source may skip indices (old frames are dropped)

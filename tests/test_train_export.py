@@ -1,7 +1,5 @@
 """A few training steps on 64 real crops produce an ONNX model that loads and agrees with PyTorch."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -26,7 +24,6 @@ def crops64(andrewmvd, tmp_path_factory):
     for label, paths in files.items():
         for f in paths[quota[label] :]:
             f.unlink()
-    (out / "summary.json").write_text(json.dumps({"train": {}, "val": {}, "box_correction": [0, -0.05, 0, 0.05]}))
     assert sum(result.written.values()) > 64
     return out
 
@@ -65,7 +62,7 @@ def test_few_steps_train_export_and_agree(crops64, tmp_path):
     assert meta["max_abs_diff_probs"] < 1e-4
     clf = MaskClassifier(onnx_path)
     assert clf.info.size == 64 and clf.info.labels == ("with_mask", "without_mask", "mask_incorrect")
-    assert clf.info.box_correction == (0, -0.05, 0, 0.05)
+    assert clf.info.box_correction == (0, 0, 0, 0)  # no box_style source in this config
     crops = [np.full((64, 64, 3), v, np.uint8) for v in (0, 128, 255)]
     probs = clf.predict_crops(crops)
     assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
@@ -81,3 +78,36 @@ def test_imagenet_weights_load_into_our_mobilenet():
     with torch.no_grad():
         f = model.features(torch.zeros(1, 3, 64, 64)).mean()
     assert torch.isfinite(f)
+
+
+def test_prepare_crops_is_incremental_and_learns_box_style(andrewmvd, tmp_path):
+    import shutil
+
+    from maskwatch.train.config import DataConfig, SourceConfig
+    from maskwatch.train.prepare import prepare_crops
+
+    voc = tmp_path / "voc"
+    voc.mkdir()
+    for stem in (andrewmvd / "splits" / "val.txt").read_text().split()[:8]:
+        shutil.copy(andrewmvd / "images" / f"{stem}.jpg", voc)
+        shutil.copy(andrewmvd / "annotations" / f"{stem}.xml", voc)
+    cfg = DataConfig(
+        train=[SourceConfig(str(voc), detector="accurate", box_style=True)],
+        holdout=0.25,
+        cache=str(tmp_path / "cache"),
+        size=64,
+    )
+    summary = prepare_crops(cfg, progress=False)
+    assert summary["box_pairs"] > 10
+    dx1, dy1, dx2, dy2 = summary["box_correction"]
+    assert dy1 > 0.05  # andrewmvd annotators start the box below CenterFace's (at the brows)
+    crops = sorted((tmp_path / "cache").rglob("*.jpg"))
+    assert crops and {p.parent.parent.name for p in crops} == {"train", "val"}
+    stamps = [p.stat().st_mtime_ns for p in crops]
+    cfg.train.append(SourceConfig(str(voc), synth=True, max_faces=2))
+    again = prepare_crops(cfg, progress=False)
+    assert [p.stat().st_mtime_ns for p in crops] == stamps  # the first source was not cropped again
+    assert again["box_correction"] == summary["box_correction"]
+    assert sum(sum(w.values()) for w in again["train"].values()) >= sum(
+        sum(w.values()) for w in summary["train"].values()
+    )

@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Data sets: check, stats, split, convert, crop.")
 app.add_typer(data_app, name="data")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable logs
 
 PROFILE_HELP = "fast (320 px, 60+ FPS), balanced (VGA cameras), accurate (crowds of small faces)"
 
@@ -88,12 +88,24 @@ def evaluate(
     classes: int | None = typer.Option(None, help="3, or 2 (mask_incorrect faces become ignore regions); default both"),
     label_map: Path | None = typer.Option(None, help="YAML of extra class-name aliases"),
     out: Path = typer.Option(Path("runs/evaluate"), help="Folder for metrics.json, report.md, report.html"),
+    classifier_only: bool = typer.Option(
+        False, help="Classifier alone on annotated boxes / crop folders: precision, recall, F1, confusion matrix"
+    ),
 ):
     """COCO-style metrics (pycocotools): mAP@[.5:.95], mAP@.5, per-class AP, AR."""
     from .evaluate.report import metrics_markdown
     from .evaluate.run import evaluate_detector
     from .labels import load_label_map
 
+    if classifier_only:
+        from .evaluate.classifier_eval import evaluate_classifier, format_classification
+        from .models.classifier import MaskClassifier
+
+        ds = _load(data, split, fmt, label_map)
+        metrics = evaluate_classifier(MaskClassifier(model), ds, out)
+        print(format_classification(metrics))
+        err.print(f"wrote {out}/classifier_metrics.json, confusion.png, wrong.png")
+        return
     det = _detector(model, profile, min_score)
     results = evaluate_detector(
         det,

@@ -105,9 +105,12 @@ def run_detect(
     display = _Display(show, warn)
     items = expand_sources(specs)
     for item in items:
-        if item.kind == "skip":
+        if item.kind == "skip":  # a stray file inside a folder: reported, not a failure
             summary.skipped.append((item.spec, item.reason))
             warn(f"skipped {item.spec}: {item.reason}")
+        elif item.kind == "missing":  # a source the user named: a failure
+            summary.failed.append((item.spec, item.reason))
+            warn(f"failed {item.spec}: {item.reason}")
     images = [i for i in items if i.kind == "image"]
     streams = [i for i in items if i.kind in ("video", "camera", "stream")]
     try:

@@ -103,3 +103,19 @@ def evaluate_classifier(
         metrics["wrong_png"] = str(out / "wrong.png")
         (out / "classifier_metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+def format_classification(metrics: dict) -> str:
+    lines = [
+        f"accuracy {metrics['accuracy']:.3f}, balanced accuracy {metrics['balanced_accuracy']:.3f}",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+        for k, v in metrics["per_class"].items()
+    ]
+    lines += ["", "confusion (rows: true, columns: predicted, order " + ", ".join(metrics["labels"]) + ")"]
+    lines += ["  " + " ".join(f"{n:5d}" for n in row) for row in metrics["confusion"]]
+    return "\n".join(lines)

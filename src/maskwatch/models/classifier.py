@@ -43,6 +43,8 @@ class MaskClassifier:
             )
         self.session = make_session(str(self.path), threads)
         meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("kind", "crop-classifier") != "crop-classifier":
+            raise ValueError(f"{self.path}: a {meta['kind']!r} model, not a face-crop mask classifier")
         labels = tuple(json.loads(meta.get("labels", json.dumps(LABELS))))
         unknown = set(labels) - set(LABELS)
         if unknown:

@@ -17,6 +17,13 @@ class SourceConfig:
     max_per_class: int | None = None
     #: face-detector profile used to match boxes (``accurate`` for crowds of small faces)
     detector: str = "balanced"
+    #: learn the box-style correction from this source's annotations (annotators differ:
+    #: andrewmvd starts boxes at the brows, webmask well above the hairline)
+    box_style: bool = False
+    #: draw synthetic masks on this source's unmasked faces (``data synth``) instead of cropping it
+    synth: bool = False
+    #: cap on faces for synth sources
+    max_faces: int | None = None
 
 
 @dataclass

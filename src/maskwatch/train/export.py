@@ -46,6 +46,9 @@ def export_onnx(checkpoint: Path, out: Path, version: str = "0.1.0", extra_meta:
         dynamo=False,
     )
     meta = {
+        # what the file is: the Detector dispatches on it, so a single-stage face-mask
+        # detector can ship later behind the same interface ("kind": "detector")
+        "kind": "crop-classifier",
         "name": cfg["name"],
         "version": version,
         "labels": json.dumps(list(LABELS)),

@@ -1,12 +1,14 @@
-"""Build the crop cache a training config names: each source cropped once, reused after."""
+"""Build the crop cache a training config names. Each source is cropped once and marked done
+(``sources/<n>-<name>.json``), so adding a source to a config crops only the new one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
 
-from ..data.crop import CropResult, extract_crops, fit_box_correction
+from ..data.crop import extract_crops, fit_box_correction
 from ..data.formats import load_dataset
 from ..data.split import split_dataset
 from ..labels import load_label_map
@@ -26,62 +28,94 @@ def _cap(ds, cap: int | None, seed: int):
         if label is None or per.get(label, 0) < cap:
             keep.append(record)
             per[label] = per.get(label, 0) + 1
-    ds.images = keep
+    ds.images = sorted(keep, key=lambda r: str(r.path))
     return ds
 
 
+def _key(role: str, n: int, src: SourceConfig, cfg: DataConfig, seed: int) -> str:
+    spec = json.dumps(
+        [role, n, src.__dict__, cfg.size, cfg.margin, cfg.holdout, cfg.detector_crops, seed], sort_keys=True
+    )
+    name = Path(src.path).name.replace(":", "_")
+    return f"{role}{n}-{name}-{hashlib.sha1(spec.encode()).hexdigest()[:8]}"
+
+
 def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) -> dict:
-    """Fill ``cfg.cache`` with ``train/`` and ``val/`` crops; return what was written."""
+    """Fill ``cfg.cache`` with ``train/`` and ``val/`` crops; return the summary (also written
+    to ``summary.json``), including the box correction learned from ``box_style`` sources."""
     cache = Path(cfg.cache)
-    done = cache / "summary.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    (cache / "sources").mkdir(parents=True, exist_ok=True)
     mapping = load_label_map(cfg.label_map)
     detectors: dict[str, CenterFace] = {}
 
     def detector_for(src: SourceConfig, crops: bool):
-        if not cfg.detector_crops:
+        if not cfg.detector_crops and not src.synth:
             return None
         profile = "fast" if crops else src.detector  # crop images are small, one face each
         if profile not in detectors:
             detectors[profile] = CenterFace(profile)
         return detectors[profile]
 
-    summary: dict = {"train": {}, "val": {}, "problems": []}
-    pairs: list = []
     val_sources = list(cfg.val)
-    for n, src in enumerate(cfg.train):
-        ds = _cap(load_dataset(src.path, split=src.split, mapping=mapping), src.max_per_class, seed)
-        parts = {"train": ds}
-        if n == 0 and not val_sources and cfg.holdout > 0:
-            splits = split_dataset(ds, {"train": 1 - cfg.holdout, "val": cfg.holdout}, seed)
-            parts = {name: ds.subset(set(stems), f"{ds.name}-{name}") for name, stems in splits.items()}
-        for part, subset in parts.items():
-            result: CropResult = extract_crops(
-                subset,
-                cache / part,
-                detector_for(src, ds.is_crops()),
-                cfg.size,
-                cfg.margin,
-                prefix=f"s{n}",
-                progress=progress,
-            )
-            summary[part][subset.name] = result.written
-            summary["problems"] += [str(p) for p in result.problems + ds.problems]
-            if part == "train":
-                pairs += result.pairs
-    for n, src in enumerate(val_sources):
-        ds = _cap(load_dataset(src.path, split=src.split, mapping=mapping), src.max_per_class, seed)
-        result = extract_crops(
-            ds, cache / "val", detector_for(src, ds.is_crops()), cfg.size, cfg.margin, prefix=f"v{n}", progress=progress
-        )
-        summary["val"][ds.name] = result.written
-    summary["box_correction"] = fit_box_correction(pairs)
-    summary["box_pairs"] = len(pairs)
-    cache.mkdir(parents=True, exist_ok=True)
-    done.write_text(json.dumps(summary, indent=1))
+    flat: list[dict] = []  # one entry per (source, train/val part)
+    for role, sources in (("train", cfg.train), ("val", val_sources)):
+        for n, src in enumerate(sources):
+            marker = cache / "sources" / f"{_key(role, n, src, cfg, seed)}.json"
+            if marker.exists():
+                flat += json.loads(marker.read_text())["parts"]
+                continue
+            ds = _cap(load_dataset(src.path, split=src.split, mapping=mapping), src.max_per_class, seed)
+            det = detector_for(src, ds.is_crops())
+            entries = []
+            if src.synth:
+                from ..data.synth import synthesize
+
+                out = synthesize(
+                    ds,
+                    det,
+                    cache / role,
+                    seed=seed + n,
+                    size=cfg.size,
+                    margin=cfg.margin,
+                    max_faces=src.max_faces,
+                    progress=progress,
+                )
+                entries.append(
+                    {
+                        "role": role,
+                        "source": f"{src.path} (synthetic masks)",
+                        "written": out["written"],
+                        "pairs": [],
+                        "problems": [],
+                    }
+                )
+            else:
+                parts = {role: ds}
+                if role == "train" and n == 0 and not val_sources and cfg.holdout > 0:
+                    splits = split_dataset(ds, {"train": 1 - cfg.holdout, "val": cfg.holdout}, seed)
+                    parts = {name: ds.subset(set(stems), f"{ds.name}-{name}") for name, stems in splits.items()}
+                for part, subset in parts.items():
+                    result = extract_crops(
+                        subset, cache / part, det, cfg.size, cfg.margin, prefix=f"{role[0]}{n}", progress=progress
+                    )
+                    entries.append(
+                        {
+                            "role": part,
+                            "source": src.path,
+                            "written": result.written,
+                            "pairs": result.pairs if part == "train" and src.box_style else [],
+                            "problems": [str(p) for p in result.problems + ds.problems],
+                        }
+                    )
+            marker.write_text(json.dumps({"parts": entries}))
+            flat += entries
+    pairs = [tuple(p) for e in flat for p in e["pairs"]]
+    summary = {
+        "train": {e["source"]: e["written"] for e in flat if e["role"] == "train"},
+        "val": {e["source"]: e["written"] for e in flat if e["role"] == "val"},
+        "problems": [p for e in flat for p in e["problems"]],
+        "box_correction": fit_box_correction(pairs),
+        "box_pairs": len(pairs),
+    }
+    (cache / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
-
-
-def source_from(path: str, split: str | None = None) -> SourceConfig:
-    return SourceConfig(path, split)

@@ -31,7 +31,7 @@ STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp
 
 @dataclass(frozen=True)
 class SourceItem:
-    kind: str  # image | video | camera | stream | skip
+    kind: str  # image | video | camera | stream | skip (stray file in a folder) | missing (named, not there)
     spec: str
     reason: str = ""
 
@@ -74,10 +74,10 @@ def expand_sources(specs: list[str]) -> list[SourceItem]:
         elif any(ch in spec for ch in "*?["):
             matches = sorted(glob.glob(spec, recursive=True))
             if not matches:
-                items.append(SourceItem("skip", spec, "glob matched no files"))
+                items.append(SourceItem("missing", spec, "glob matched no files"))
             items += [_classify_file(Path(m)) for m in matches if os.path.isfile(m)]
         else:
-            items.append(SourceItem("skip", spec, "no such file, folder, camera or stream"))
+            items.append(SourceItem("missing", spec, "no such file, folder, camera or stream"))
     return items
 
 
@@ -215,5 +215,9 @@ class FrameReader:
         if self.error:
             raise self.error
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop decoding and wait for the thread: an OpenCV capture still reading while the
+        interpreter exits aborts the process ("terminate called without an active exception")."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
