@@ -24,15 +24,23 @@ def lite0():
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
         return None
-    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
-                                        num_classes=3)
+    return EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(), num_classes=3
+    )
 
 
 def measure(name: str, model: torch.nn.Module, size: int = 128, repeat: int = 50) -> None:
     model.eval()
     buf = io.BytesIO()
-    torch.onnx.export(model, (torch.randn(1, 3, size, size),), buf, input_names=["x"], dynamic_axes={"x": {0: "n"}},
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        (torch.randn(1, 3, size, size),),
+        buf,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
     session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
     params = sum(p.numel() for p in model.parameters()) / 1e6
     parts = [f"{name:18s} {params:5.2f} M params, ONNX {len(buf.getvalue()) / 1e6:5.1f} MB"]

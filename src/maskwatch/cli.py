@@ -174,6 +174,47 @@ def export(
     )
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all interfaces)"),
+    port: int = typer.Option(8000, help="HTTP port (API, web page, /docs, /metrics)"),
+    grpc_port: int = typer.Option(50051, help="gRPC port (0: no gRPC server)"),
+    source: str | None = typer.Option(None, help="Server-side camera for /v1/stream.mjpg (index or URL)"),
+    profile: str = typer.Option("balanced", help=PROFILE_HELP),
+    model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
+    min_score: float = typer.Option(DEFAULT_MIN_SCORE),
+    workers: int = typer.Option(2, help="Inference threads"),
+    queue: int = typer.Option(16, help="Requests that may wait for a worker before 503 + Retry-After"),
+    cors_origin: list[str] = typer.Option([], help="Allow browser calls from this origin (repeatable); off by default"),
+):
+    """HTTP + gRPC API and the web page (upload, live webcam). Set MASKWATCH_API_KEY to require a key."""
+    try:
+        import uvicorn
+
+        from .serve.app import create_app
+        from .serve.settings import ServeSettings
+    except ImportError as exc:
+        err.print(f"[red]error:[/red] serving needs extras: pip install -e '.[serve]' ({exc})")
+        raise typer.Exit(2) from None
+    settings = ServeSettings(workers=workers, queue=queue, cors_origins=list(cors_origin), source=source)
+    det = _detector(model, profile, min_score)
+    grpc_server = None
+    if grpc_port:
+        from .serve.grpc_server import create_grpc_server
+
+        grpc_server, bound = create_grpc_server(
+            det, grpc_port, host, workers=workers, api_key=settings.api_key, max_bytes=settings.max_image_bytes
+        )
+        grpc_server.start()
+        err.print(f"gRPC on {host}:{bound}")
+    err.print(f"web page and API on http://{host}:{port}/ (docs: /docs)")
+    try:
+        uvicorn.run(create_app(det, settings), host=host, port=port, log_level="info")
+    finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=2)
+
+
 def _load(path: str, split: str | None, fmt: str | None, label_map: Path | None):
     from .data.formats import load_dataset
     from .labels import load_label_map

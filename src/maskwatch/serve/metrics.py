@@ -1,0 +1,24 @@
+"""Prometheus metrics for /metrics, in a registry of the app's own (tests make many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ServeMetrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "maskwatch_requests", "HTTP/gRPC/WebSocket requests", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "maskwatch_request_seconds",
+            "Request latency",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.faces = Counter("maskwatch_faces", "Faces detected, by label", ["label"], registry=self.registry)
+        self.in_flight = Gauge(
+            "maskwatch_inference_pending", "Requests running or queued for inference", registry=self.registry
+        )
