@@ -48,8 +48,10 @@ if cm.exists():
     classifier = {
         "accuracy": round(c["accuracy"], 4),
         "balanced_accuracy": round(c["balanced_accuracy"], 4),
-        "per_class": {k: {m: round(v[m], 4) for m in ("precision", "recall", "f1")} | {"support": v["support"]}
-                      for k, v in c["per_class"].items()},
+        "per_class": {
+            k: {m: round(v[m], 4) for m in ("precision", "recall", "f1")} | {"support": v["support"]}
+            for k, v in c["per_class"].items()
+        },
         "confusion (rows true, cols predicted)": c["confusion"],
     }
 

@@ -80,7 +80,7 @@ def test_imagenet_weights_load_into_our_mobilenet():
     assert torch.isfinite(f)
 
 
-def test_prepare_crops_is_incremental_and_learns_box_style(andrewmvd, tmp_path):
+def test_prepare_crops_is_incremental_and_learns_box_style(andrewmvd, datasets, tmp_path):
     import shutil
 
     from maskwatch.train.config import DataConfig, SourceConfig
@@ -104,10 +104,27 @@ def test_prepare_crops_is_incremental_and_learns_box_style(andrewmvd, tmp_path):
     crops = sorted((tmp_path / "cache").rglob("*.jpg"))
     assert crops and {p.parent.parent.name for p in crops} == {"train", "val"}
     stamps = [p.stat().st_mtime_ns for p in crops]
-    cfg.train.append(SourceConfig(str(voc), synth=True, max_faces=2))
+    unmasked = tmp_path / "unmasked" / "without_mask"
+    unmasked.mkdir(parents=True)
+    for p in sorted((datasets / "crops" / "chandrikadeb7" / "without_mask").glob("*.jpg"))[:4]:
+        shutil.copy(p, unmasked)
+    cfg.train.append(SourceConfig(str(unmasked.parent), synth=True, max_faces=2))
     again = prepare_crops(cfg, progress=False)
     assert [p.stat().st_mtime_ns for p in crops] == stamps  # the first source was not cropped again
     assert again["box_correction"] == summary["box_correction"]
+    # a crop another config left in the shared cache is not read by this one
+    from maskwatch.train.data import CropFolder
+
+    stray = tmp_path / "cache" / "train" / "with_mask" / "deadbeef_other-config.jpg"
+    shutil.copy(crops[0], stray)
+    names = {p.name for p, _ in CropFolder(tmp_path / "cache" / "train", 64, prefixes=again["prefixes"]).items}
+    assert stray.name not in names and len(again["prefixes"]) == 2
+    assert {p.name for p in crops if p.parent.parent.name == "train"} <= names
+    of_this_config = set((tmp_path / "cache" / "train").rglob(f"{again['prefixes'][0]}_*")) | set(
+        (tmp_path / "cache" / "train").rglob(f"{again['prefixes'][1]}_*")
+    )
+    assert len(of_this_config) == len(names)  # every crop read belongs to one of the two sources
+    assert sum(again["train"][f"{unmasked.parent} (synthetic masks)"].values()) == 2
     assert sum(sum(w.values()) for w in again["train"].values()) >= sum(
         sum(w.values()) for w in summary["train"].values()
     )

@@ -75,6 +75,96 @@ def _out_path(out: Path, source: str, suffix: str) -> Path:
     return out / (Path(source).stem + suffix)
 
 
+@dataclass
+class _Job:
+    """What every source of one ``detect`` run shares: models, outputs, options, tallies."""
+
+    detector: Detector
+    writer: FaceWriter
+    out_dir: Path | None
+    display: _Display
+    summary: Summary
+    warn: object
+    stride: int = 1
+    min_score: float | None = None
+    progress: bool | None = None
+    max_frames: int | None = None
+    stream_timeout: float | None = None
+
+    def fail(self, spec: str, reason: str) -> None:
+        self.summary.failed.append((spec, reason))
+        self.warn(f"failed {spec}: {reason}")
+
+    def image(self, item: SourceItem) -> None:
+        try:
+            image = read_image(item.spec)
+        except BadInputError as exc:
+            self.fail(item.spec, exc.reason)
+            return
+        faces = self.detector.detect(image, self.min_score)
+        self.summary.files += 1
+        self.summary.faces.update(f.label for f in faces)
+        for row in _rows(item.spec, faces):
+            self.writer.write(row)
+        if self.out_dir or self.display.enabled:
+            annotated = annotate(image, faces)
+            if self.out_dir:
+                target = self.out_dir / (Path(item.spec).stem + ".jpg")
+                if not cv2.imwrite(str(target), annotated):
+                    self.fail(str(target), "cannot write annotated image (disk full or no permission?)")
+            self.display.show(item.spec, annotated)
+
+    def video(self, item: SourceItem) -> None:
+        extra = {"max_outage": self.stream_timeout} if self.stream_timeout else {}
+        try:
+            reader = FrameReader(item.spec, item.kind, **extra)
+        except SourceError as exc:
+            self.fail(item.spec, str(exc).split(": ", 1)[-1])
+            return
+        video_writer = None
+        faces: list[Face] = []
+        frames = 0
+        stride = max(1, self.stride)
+        try:
+            label = Path(item.spec).name if item.kind == "video" else item.spec
+            for frame in track(reader, label, reader.frame_count or None, self.progress):
+                if frame.index % stride == 0:
+                    faces = self.detector.detect(frame.image, self.min_score)
+                    self.summary.faces.update(f.label for f in faces)
+                    for row in _rows(item.spec, faces, frame.index, frame.t):
+                        self.writer.write(row)
+                frames += 1
+                if self.out_dir or self.display.enabled:
+                    annotated = annotate(frame.image, faces)  # boxes carried over skipped frames
+                    if self.out_dir and video_writer is None:
+                        video_writer = self._open_video(item.spec, annotated, reader.fps)
+                    if video_writer is not None:
+                        video_writer.write(annotated)
+                    if not self.display.show(item.spec, annotated):
+                        break
+                if self.max_frames and frames >= self.max_frames:
+                    break
+            self.summary.files += 1
+        except SourceError as exc:
+            self.fail(item.spec, str(exc).split(": ", 1)[-1])
+            if frames:
+                self.summary.files += 1
+        finally:
+            reader.close()
+            self.summary.frames += frames
+            self.writer.flush()
+            if video_writer is not None:
+                video_writer.release()
+
+    def _open_video(self, spec: str, first, fps: float):
+        h, w = first.shape[:2]
+        target = _out_path(self.out_dir, spec, ".mp4")
+        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        if not writer.isOpened():
+            raise SourceError(f"{target}: cannot write annotated video")
+        return writer
+
+
 def run_detect(
     detector: Detector,
     specs: list[str],
@@ -92,7 +182,6 @@ def run_detect(
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     summary = Summary()
     t0 = time.perf_counter()
-    writer = FaceWriter(json_path, csv_path)
     out_dir = Path(out) if out else None
     if out_dir:
         try:
@@ -102,121 +191,38 @@ def run_detect(
             probe.unlink()
         except OSError as exc:
             raise SourceError(f"{out_dir}: output folder is not writable ({exc.strerror or exc})") from None
-    display = _Display(show, warn)
+    writer = FaceWriter(json_path, csv_path)
+    job = _Job(
+        detector,
+        writer,
+        out_dir,
+        _Display(show, warn),
+        summary,
+        warn,
+        stride,
+        min_score,
+        progress,
+        max_frames,
+        stream_timeout,
+    )
     items = expand_sources(specs)
     for item in items:
         if item.kind == "skip":  # a stray file inside a folder: reported, not a failure
             summary.skipped.append((item.spec, item.reason))
             warn(f"skipped {item.spec}: {item.reason}")
         elif item.kind == "missing":  # a source the user named: a failure
-            summary.failed.append((item.spec, item.reason))
-            warn(f"failed {item.spec}: {item.reason}")
+            job.fail(item.spec, item.reason)
     images = [i for i in items if i.kind == "image"]
     streams = [i for i in items if i.kind in ("video", "camera", "stream")]
     try:
         for item in track(images, "images", len(images), progress if len(images) > 1 else False):
-            _one_image(detector, item, writer, out_dir, display, min_score, summary, warn)
+            job.image(item)
         for item in streams:
-            _one_video(
-                detector,
-                item,
-                writer,
-                out_dir,
-                display,
-                stride,
-                min_score,
-                summary,
-                warn,
-                progress,
-                max_frames,
-                stream_timeout,
-            )
+            job.video(item)
     finally:
         writer.close()
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def _one_image(detector, item: SourceItem, writer, out_dir, display, min_score, summary, warn) -> None:
-    try:
-        image = read_image(item.spec)
-    except BadInputError as exc:
-        summary.failed.append((item.spec, exc.reason))
-        warn(f"failed {item.spec}: {exc.reason}")
-        return
-    faces = detector.detect(image, min_score)
-    summary.files += 1
-    summary.faces.update(f.label for f in faces)
-    for row in _rows(item.spec, faces):
-        writer.write(row)
-    if out_dir or display.enabled:
-        annotated = annotate(image, faces)
-        if out_dir:
-            target = out_dir / (Path(item.spec).stem + ".jpg")
-            if not cv2.imwrite(str(target), annotated):
-                summary.failed.append((str(target), "cannot write annotated image (disk full or no permission?)"))
-                warn(f"failed {target}: cannot write annotated image")
-        display.show(item.spec, annotated)
-
-
-def _one_video(
-    detector,
-    item,
-    writer,
-    out_dir,
-    display,
-    stride,
-    min_score,
-    summary,
-    warn,
-    progress,
-    max_frames,
-    stream_timeout=None,
-) -> None:
-    try:
-        reader = FrameReader(item.spec, item.kind, **({"max_outage": stream_timeout} if stream_timeout else {}))
-    except SourceError as exc:
-        summary.failed.append((item.spec, str(exc).split(": ", 1)[-1]))
-        warn(f"failed {exc}")
-        return
-    video_writer = None
-    faces: list[Face] = []
-    frames = 0
-    try:
-        total = reader.frame_count or None
-        for frame in track(reader, Path(item.spec).name if item.kind == "video" else item.spec, total, progress):
-            if frame.index % max(1, stride) == 0:
-                faces = detector.detect(frame.image, min_score)
-                summary.faces.update(f.label for f in faces)
-                for row in _rows(item.spec, faces, frame.index, frame.t):
-                    writer.write(row)
-            frames += 1
-            if out_dir or display.enabled:
-                annotated = annotate(frame.image, faces)
-                if out_dir and video_writer is None:
-                    h, w = annotated.shape[:2]
-                    target = _out_path(out_dir, item.spec, ".mp4")
-                    video_writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), reader.fps, (w, h))
-                    if not video_writer.isOpened():
-                        raise SourceError(f"{target}: cannot write annotated video")
-                if video_writer is not None:
-                    video_writer.write(annotated)
-                if not display.show(item.spec, annotated):
-                    break
-            if max_frames and frames >= max_frames:
-                break
-        summary.files += 1
-    except SourceError as exc:
-        summary.failed.append((item.spec, str(exc).split(": ", 1)[-1]))
-        warn(f"failed {exc}")
-        if frames:
-            summary.files += 1
-    finally:
-        reader.close()
-        summary.frames += frames
-        writer.flush()
-        if video_writer is not None:
-            video_writer.release()
 
 
 def format_summary(summary: Summary) -> str:

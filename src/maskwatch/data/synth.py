@@ -161,6 +161,7 @@ def synthesize(
     max_faces: int | None = None,
     min_face: int = 40,
     progress: bool | None = None,
+    prefix: str = "synth",
 ) -> dict:
     """Masks on the unmasked faces of ``ds``, written as classifier crops under ``out/<label>``,
     with ``contact_sheet.png`` showing examples. Half the faces get a correct mask."""
@@ -199,7 +200,9 @@ def synthesize(
                 folder = out / label
                 folder.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(
-                    str(folder / f"synth_{record.stem}_{j}_{counts[label]}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, 95]
+                    str(folder / f"{prefix}_{record.stem}_{j}_{counts[label]}.jpg"),
+                    crop,
+                    [cv2.IMWRITE_JPEG_QUALITY, 95],
                 )
                 counts[label] += 1
                 if len(tiles) < 48:

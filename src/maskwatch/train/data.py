@@ -14,12 +14,17 @@ from ..models.preprocess import to_tensor
 
 
 class CropFolder(Dataset):
-    def __init__(self, root: Path, size: int, augment=None):
+    def __init__(self, root: Path, size: int, augment=None, prefixes: list[str] | None = None):
+        """``prefixes``: read only crops whose file name starts with one of them + "_" (the
+        sources of this config), so crops another config added to a shared cache stay out."""
         self.items: list[tuple[Path, int]] = []
+        keep = set(prefixes) if prefixes else None
         for idx, label in enumerate(LABELS):
             folder = Path(root) / label
             if folder.is_dir():
-                self.items += [(p, idx) for p in sorted(folder.glob("*.jpg"))]
+                self.items += [
+                    (p, idx) for p in sorted(folder.glob("*.jpg")) if keep is None or p.name.split("_", 1)[0] in keep
+                ]
         if not self.items:
             raise FileNotFoundError(f"{root}: no crops in {'/'.join(LABELS)} sub-folders")
         self.size = size

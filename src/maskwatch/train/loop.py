@@ -73,32 +73,22 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     summary = prepare_crops(cfg.data, cfg.seed, progress)
     cache = Path(cfg.data.cache)
-    train_set = CropFolder(cache / "train", cfg.data.size, build_augment(cfg.augment, cfg.data.size))
-    val_set = CropFolder(cache / "val", cfg.data.size) if (cache / "val").is_dir() else None
+    prefixes = summary.get("prefixes") or None
+    train_set = CropFolder(cache / "train", cfg.data.size, build_augment(cfg.augment, cfg.data.size), prefixes)
+    val_set = CropFolder(cache / "val", cfg.data.size, prefixes=prefixes) if (cache / "val").is_dir() else None
     targets = train_set.targets()
     generator = torch.Generator().manual_seed(cfg.seed)
+    common = {
+        "num_workers": cfg.workers,
+        "worker_init_fn": _worker_init,
+        "drop_last": True,
+        "persistent_workers": cfg.workers > 0,
+    }
     if cfg.balance == "sampler":
         sampler = balanced_sampler(targets, cfg.samples_per_epoch or len(train_set), cfg.seed)
-        loader = DataLoader(
-            train_set,
-            cfg.batch_size,
-            sampler=sampler,
-            num_workers=cfg.workers,
-            worker_init_fn=_worker_init,
-            drop_last=True,
-            persistent_workers=cfg.workers > 0,
-        )
+        loader = DataLoader(train_set, cfg.batch_size, sampler=sampler, **common)
     else:
-        loader = DataLoader(
-            train_set,
-            cfg.batch_size,
-            shuffle=True,
-            num_workers=cfg.workers,
-            generator=generator,
-            worker_init_fn=_worker_init,
-            drop_last=True,
-            persistent_workers=cfg.workers > 0,
-        )
+        loader = DataLoader(train_set, cfg.batch_size, shuffle=True, generator=generator, **common)
     val_loader = DataLoader(val_set, 128, num_workers=0) if val_set else None
 
     model = build_model(

@@ -60,7 +60,9 @@ def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) 
     flat: list[dict] = []  # one entry per (source, train/val part)
     for role, sources in (("train", cfg.train), ("val", val_sources)):
         for n, src in enumerate(sources):
-            marker = cache / "sources" / f"{_key(role, n, src, cfg, seed)}.json"
+            key = _key(role, n, src, cfg, seed)
+            marker = cache / "sources" / f"{key}.json"
+            prefix = key.rsplit("-", 1)[-1]  # crop files start with it: a cache can serve several configs
             if marker.exists():
                 flat += json.loads(marker.read_text())["parts"]
                 continue
@@ -79,6 +81,7 @@ def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) 
                     margin=cfg.margin,
                     max_faces=src.max_faces,
                     progress=progress,
+                    prefix=prefix,
                 )
                 entries.append(
                     {
@@ -96,7 +99,7 @@ def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) 
                     parts = {name: ds.subset(set(stems), f"{ds.name}-{name}") for name, stems in splits.items()}
                 for part, subset in parts.items():
                     result = extract_crops(
-                        subset, cache / part, det, cfg.size, cfg.margin, prefix=f"{role[0]}{n}", progress=progress
+                        subset, cache / part, det, cfg.size, cfg.margin, prefix=prefix, progress=progress
                     )
                     entries.append(
                         {
@@ -107,6 +110,8 @@ def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) 
                             "problems": [str(p) for p in result.problems + ds.problems],
                         }
                     )
+            for e in entries:
+                e["prefix"] = prefix
             marker.write_text(json.dumps({"parts": entries}))
             flat += entries
     pairs = [tuple(p) for e in flat for p in e["pairs"]]
@@ -116,6 +121,8 @@ def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) 
         "problems": [p for e in flat for p in e["problems"]],
         "box_correction": fit_box_correction(pairs),
         "box_pairs": len(pairs),
+        #: the crop-file prefixes of this config's sources: training reads only these
+        "prefixes": sorted({e["prefix"] for e in flat}),
     }
     (cache / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
