@@ -1,7 +1,7 @@
 """Write the model card (JSON + Markdown) beside a shipped ONNX model from the run's files:
 the config, the crop cache summary, the training history and the evaluation results.
 
-    python scripts/model_card.py src/maskwatch/models/weights/maskwatch-classifier.onnx
+    python scripts/model_card.py src/maskwatch/models/weights/maskwatch-classifier.onnx [RUN] [--notes FILE]
 """
 
 import json
@@ -12,8 +12,12 @@ import onnxruntime as ort
 
 from maskwatch.train.export import write_model_card
 
-model = Path(sys.argv[1])
-run = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("runs/default")
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+notes_file = sys.argv[sys.argv.index("--notes") + 1] if "--notes" in sys.argv else None
+if notes_file:
+    args.remove(notes_file)
+model = Path(args[0])
+run = Path(args[1]) if len(args) > 1 else Path("runs/default")
 config = json.loads((run / "config.json").read_text())
 history = json.loads((run / "history.json").read_text())
 crops = json.loads((Path(config["data"]["cache"]) / "summary.json").read_text())
@@ -92,6 +96,7 @@ card = {
         "andrewmvd val, end to end, profile balanced": metrics("runs/eval-default-balanced"),
         "andrewmvd val, classifier alone on annotated boxes": classifier,
     },
+    "experiments": Path(notes_file).read_text().strip() if notes_file else "",
     "limitations": "mask_incorrect is rare in real data (about 3% of andrewmvd faces, 8 faces in the validation "
     "crops); its figures have wide error bars. Faces under ~12 px are mostly not found. Evaluated on one public "
     "data set's val split; the held-back test split has not been seen.",

@@ -14,4 +14,4 @@ for profile in accurate balanced; do
 done
 maskwatch evaluate ../shared/datasets/andrewmvd-facemask --split val --model "$WEIGHTS" --classifier-only \
   --out runs/classifier-eval
-python scripts/model_card.py "$WEIGHTS"
+python scripts/model_card.py "$WEIGHTS" runs/default --notes docs/model-experiments.md

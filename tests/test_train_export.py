@@ -128,3 +128,19 @@ def test_prepare_crops_is_incremental_and_learns_box_style(andrewmvd, datasets, 
     assert sum(sum(w.values()) for w in again["train"].values()) >= sum(
         sum(w.values()) for w in summary["train"].values()
     )
+
+
+def test_balanced_sampler_keeps_classes_equal_and_weights_sources():
+    from maskwatch.train.data import balanced_sampler
+
+    # 900 with_mask (300 from a weight-3 source), 90 without_mask, 10 mask_incorrect
+    targets = np.array([0] * 900 + [1] * 90 + [2] * 10)
+    source_w = np.ones(1000)
+    source_w[:300] = 3.0
+    drawn = np.array(list(balanced_sampler(targets, 30000, seed=1, source_weights=source_w)))
+    share = np.bincount(targets[drawn], minlength=3) / len(drawn)
+    assert np.allclose(share, 1 / 3, atol=0.02)  # the rare class is drawn as often as the common one
+    with_mask = drawn[targets[drawn] == 0]
+    assert np.mean(with_mask < 300) == pytest.approx(900 / 1500, abs=0.03)  # 300*3 of 300*3 + 600*1
+    plain = np.array(list(balanced_sampler(targets, 30000, seed=1)))
+    assert np.mean(plain[targets[plain] == 0] < 300) == pytest.approx(1 / 3, abs=0.03)

@@ -32,11 +32,13 @@ class DetectorProfile:
 
 
 PROFILES: dict[str, DetectorProfile] = {
-    # 320 px: faces under ~24 px on a 640 frame are lost, but 60+ FPS on 2 cores.
-    "fast": DetectorProfile("fast", target_side=320, min_side=320),
-    # 640 px: native resolution for VGA cameras; small photos are upscaled to 640.
-    "balanced": DetectorProfile("balanced", target_side=640, min_side=640),
-    # up to 1280 px with 2x upscale of small images: for crowd photos and evaluation.
+    # Sizes measured on a 2-core CPU (benchmarks/results.md); face recall@.5 on andrewmvd train
+    # (crowds of small faces): 0.84 at 320 px, 0.89 at 416, 0.93 at 640.
+    # 256 px: the network takes ~9 ms; faces under ~30 px on a VGA frame are lost. 60 FPS class.
+    "fast": DetectorProfile("fast", target_side=256, min_side=256),
+    # 416 px: ~24 ms; real time at 25 FPS on VGA cameras with a few faces.
+    "balanced": DetectorProfile("balanced", target_side=416, min_side=416),
+    # up to 1280 px, small photos upscaled to 1024: crowd photos and evaluation (~200 ms).
     "accurate": DetectorProfile("accurate", target_side=1280, min_side=1024, threshold=0.25),
 }
 

@@ -24,6 +24,9 @@ class SourceConfig:
     synth: bool = False
     #: cap on faces for synth sources
     max_faces: int | None = None
+    #: sampling weight of this source's crops within each class (classes stay balanced):
+    #: raise it for the data that looks most like where the model will run
+    weight: float = 1.0
 
 
 @dataclass

@@ -36,6 +36,9 @@ class CropFolder(Dataset):
     def targets(self) -> np.ndarray:
         return np.array([t for _, t in self.items])
 
+    def weights(self, by_prefix: dict[str, float]) -> np.ndarray:
+        return np.array([by_prefix.get(p.name.split("_", 1)[0], 1.0) for p, _ in self.items], np.float64)
+
     def __getitem__(self, i: int):
         path, target = self.items[i]
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -54,8 +57,17 @@ def class_weights(targets: np.ndarray) -> np.ndarray:
     return weights
 
 
-def balanced_sampler(targets: np.ndarray, num_samples: int, seed: int) -> WeightedRandomSampler:
-    """Each class drawn equally often: the rare ``mask_incorrect`` is not drowned out."""
-    per_sample = class_weights(targets)[targets]
+def balanced_sampler(
+    targets: np.ndarray, num_samples: int, seed: int, source_weights: np.ndarray | None = None
+) -> WeightedRandomSampler:
+    """Each class drawn equally often (the rare ``mask_incorrect`` is not drowned out); within a
+    class, samples are drawn in proportion to their source's weight."""
+    if source_weights is None:
+        per_sample = class_weights(targets)[targets]
+    else:
+        per_sample = np.zeros(len(targets))
+        for c in np.unique(targets):
+            members = targets == c
+            per_sample[members] = source_weights[members] / source_weights[members].sum()
     gen = torch.Generator().manual_seed(seed)
     return WeightedRandomSampler(torch.as_tensor(per_sample), num_samples, replacement=True, generator=gen)

@@ -86,7 +86,7 @@ def write_model_card(path_json: Path, card: dict) -> Path:
     """JSON for machines and Markdown beside it for people."""
     path_json.write_text(json.dumps(card, indent=1))
     lines = [f"# {card.get('name', 'model')} {card.get('version', '')}", "", card.get("summary", ""), ""]
-    for section in ("model", "data", "reproduce", "metrics", "limitations"):
+    for section in ("model", "data", "training", "reproduce", "metrics", "experiments", "limitations"):
         if section not in card:
             continue
         lines += [f"## {section.capitalize()}", ""]

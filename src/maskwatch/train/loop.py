@@ -85,7 +85,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         "persistent_workers": cfg.workers > 0,
     }
     if cfg.balance == "sampler":
-        sampler = balanced_sampler(targets, cfg.samples_per_epoch or len(train_set), cfg.seed)
+        from .prepare import source_prefix
+
+        by_prefix = {
+            source_prefix("train", n, src, cfg.data, cfg.seed): src.weight for n, src in enumerate(cfg.data.train)
+        }
+        weights = train_set.weights(by_prefix) if any(w != 1.0 for w in by_prefix.values()) else None
+        sampler = balanced_sampler(targets, cfg.samples_per_epoch or len(train_set), cfg.seed, weights)
         loader = DataLoader(train_set, cfg.batch_size, sampler=sampler, **common)
     else:
         loader = DataLoader(train_set, cfg.batch_size, shuffle=True, generator=generator, **common)

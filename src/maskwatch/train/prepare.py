@@ -33,11 +33,15 @@ def _cap(ds, cap: int | None, seed: int):
 
 
 def _key(role: str, n: int, src: SourceConfig, cfg: DataConfig, seed: int) -> str:
-    spec = json.dumps(
-        [role, n, src.__dict__, cfg.size, cfg.margin, cfg.holdout, cfg.detector_crops, seed], sort_keys=True
-    )
+    fields = {k: v for k, v in src.__dict__.items() if k != "weight"}  # sampling weight: not a crop setting
+    spec = json.dumps([role, n, fields, cfg.size, cfg.margin, cfg.holdout, cfg.detector_crops, seed], sort_keys=True)
     name = Path(src.path).name.replace(":", "_")
     return f"{role}{n}-{name}-{hashlib.sha1(spec.encode()).hexdigest()[:8]}"
+
+
+def source_prefix(role: str, n: int, src: SourceConfig, cfg: DataConfig, seed: int) -> str:
+    """The file-name prefix of a source's crops in the cache."""
+    return _key(role, n, src, cfg, seed).rsplit("-", 1)[-1]
 
 
 def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) -> dict:
@@ -62,7 +66,7 @@ def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) 
         for n, src in enumerate(sources):
             key = _key(role, n, src, cfg, seed)
             marker = cache / "sources" / f"{key}.json"
-            prefix = key.rsplit("-", 1)[-1]  # crop files start with it: a cache can serve several configs
+            prefix = source_prefix(role, n, src, cfg, seed)  # crop files start with it: a cache serves many configs
             if marker.exists():
                 flat += json.loads(marker.read_text())["parts"]
                 continue
