@@ -60,3 +60,11 @@ def test_real_image_decodes_as_bgr(andrewmvd):
     image = read_image(andrewmvd / "images" / "maksssksksss0.jpg")
     assert image.dtype == np.uint8 and image.shape == (366, 512, 3)
     assert np.array_equal(image, cv2.imread(str(andrewmvd / "images" / "maksssksksss0.jpg")))
+
+
+def test_bytes_after_the_jpeg_end_marker_are_not_truncation(andrewmvd, tmp_path):
+    """Phones and cameras append data after the end marker; such photos are valid."""
+    data = (andrewmvd / "images" / "maksssksksss0.jpg").read_bytes()
+    path = tmp_path / "with-trailer.jpg"
+    path.write_bytes(data + b"MAKERNOTE" * 200)
+    assert read_image(path).shape == (366, 512, 3)

@@ -45,11 +45,23 @@ def image_size(data: bytes) -> tuple[int, int]:
         return im.size
 
 
-def _looks_truncated(fmt: str, data: bytes) -> bool:
-    if fmt == "jpeg":
-        return b"\xff\xd9" not in data[-64:]
-    if fmt == "png":
-        return b"IEND" not in data[-32:]
+def _is_truncated(fmt: str, data: bytes) -> bool:
+    """True when the image data stops early. The end marker is looked for first (cheap); where
+    it is missing - or only hidden by trailing bytes that cameras and phones append after it - a
+    full decode by Pillow, which raises on a short file, decides."""
+    if fmt == "jpeg" and b"\xff\xd9" in data[-64:]:
+        return False
+    if fmt == "png" and b"IEND" in data[-32:]:
+        return False
+    if fmt not in ("jpeg", "png"):
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except OSError:
+        return True
     return False
 
 
@@ -71,7 +83,7 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = No
             f"{width}x{height} = {width * height:,} pixels exceeds the limit of {limit:,} "
             "(set MASKWATCH_MAX_PIXELS to raise it)",
         )
-    if _looks_truncated(fmt, data):
+    if _is_truncated(fmt, data):
         raise BadInputError(name, f"truncated {fmt} file")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
