@@ -238,3 +238,19 @@ def test_openapi_docs(client):
     spec = client.get("/openapi.json").json()
     assert "/v1/detect" in spec["paths"] and "/v1/models/{name_verb}" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_metrics_count_each_request_once_with_its_status(detector, val_images):
+    c = TestClient(create_app(detector, ServeSettings()))
+    b64 = base64.b64encode(val_images[0].read_bytes()).decode()
+    assert c.post("/v1/models/maskwatch:predict", json={"instances": [{"b64": b64}, {"b64": b64}]}).status_code == 200
+    assert c.post("/v1/detect", content=b"%PDF-1.4").status_code == 415
+    assert c.post("/v1/models/maskwatch:predict", json={"instances": [{"b64": "%%"}]}).status_code == 400
+    text = c.get("/metrics").text
+    assert 'maskwatch_requests_total{route="predict",status="200"} 1.0' in text  # two images, one request
+    assert 'maskwatch_requests_total{route="detect",status="415"} 1.0' in text
+    assert 'maskwatch_requests_total{route="predict",status="400"} 1.0' in text
+    faces = sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("maskwatch_faces_total{")
+    )
+    assert faces == 2 * len(detector.detect(str(val_images[0])))

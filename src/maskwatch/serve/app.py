@@ -169,18 +169,29 @@ def create_app(detector=None, settings: ServeSettings | None = None) -> FastAPI:
             status = 415 if "not an image" in exc.reason else 400
             raise ApiError(status, str(exc)) from None
 
-    def record(route: str, status: int, started: float, faces=()) -> None:
+    def record(route: str, status: int, started: float) -> None:
         metrics.requests.labels(route, str(status)).inc()
         metrics.latency.labels(route).observe(time.perf_counter() - started)
-        for f in faces:
-            metrics.faces.labels(f.label).inc()
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):
+        """Every HTTP request, whatever its outcome, counted once by route name and status."""
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        record(getattr(route, "name", None) or "unmatched", response.status_code, started)
+        return response
 
     async def infer(image: np.ndarray, min_score: float | None):
+        """The one way requests reach the model: bounded, and every face counted by label."""
         metrics.in_flight.inc()
         try:
-            return await pool.run(detector.detect, image, min_score)
+            faces = await pool.run(detector.detect, image, min_score)
         finally:
             metrics.in_flight.dec()
+        for f in faces:
+            metrics.faces.labels(f.label).inc()
+        return faces
 
     async def body_bytes(request: Request, file: UploadFile | None) -> tuple[bytes, str]:
         if file is not None:
@@ -212,17 +223,9 @@ def create_app(detector=None, settings: ServeSettings | None = None) -> FastAPI:
     ):
         """Detect faces and mask wearing in one image (multipart upload or raw bytes)."""
         started = time.perf_counter()
-        try:
-            data, name = await body_bytes(request, file)
-            image = decode(data, name)
-            faces = await infer(image, min_score)
-        except ApiError as exc:
-            record("detect", exc.status, started)
-            raise
-        except Busy:
-            record("detect", 503, started)
-            raise
-        record("detect", 200, started, faces)
+        data, name = await body_bytes(request, file)
+        image = decode(data, name)
+        faces = await infer(image, min_score)
         if annotated:
             ok, jpeg = cv2.imencode(".jpg", annotate(image, faces), [cv2.IMWRITE_JPEG_QUALITY, 90])
             return Response(jpeg.tobytes(), media_type="image/jpeg")
@@ -242,19 +245,15 @@ def create_app(detector=None, settings: ServeSettings | None = None) -> FastAPI:
         min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
     ):
         """Detections for every Nth frame of a short video; the page draws them over the playing video."""
-        started = time.perf_counter()
         data = await file.read()
         kind = next((k for magic, k in VIDEO_MAGIC.items() if magic in data[:12]), None)
         if kind is None:
-            record("detect_video", 415, started)
             raise ApiError(415, f"{file.filename}: not a supported video (MP4, WebM/MKV or AVI)")
         result = await pool.run(
             _analyse_video, detector, data, stride, min_score, settings.max_video_seconds, file.filename or "upload"
         )
         if "error" in result:
-            record("detect_video", 400, started)
             raise ApiError(400, f"{file.filename}: {result['error']}")
-        record("detect_video", 200, started)
         return result
 
     @app.get("/v1/models/{name}", dependencies=auth, tags=["TF Serving compatible"])
@@ -308,7 +307,6 @@ def create_app(detector=None, settings: ServeSettings | None = None) -> FastAPI:
         _model(name)
         if verb != "predict":
             raise ApiError(404, f"unknown verb {verb!r}; use {name}:predict")
-        started = time.perf_counter()
         predictions = []
         for i, inst in enumerate(body.instances):
             b64 = inst.get("b64") or (inst.get("image_bytes") or {}).get("b64")
@@ -332,7 +330,6 @@ def create_app(detector=None, settings: ServeSettings | None = None) -> FastAPI:
                     "num_detections": len(faces),
                 }
             )
-            record("predict", 200, started, faces)
         return {"predictions": predictions}
 
     def _model(name: str) -> None:
@@ -361,7 +358,7 @@ def create_app(detector=None, settings: ServeSettings | None = None) -> FastAPI:
                 except Busy as exc:
                     await ws.send_text(json.dumps({"error": str(exc), "retry_after": exc.retry_after}))
                     continue
-                record("ws", 200, started, faces)
+                record("ws", 200, started)
                 await ws.send_text(
                     json.dumps(
                         {
