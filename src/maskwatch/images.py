@@ -45,15 +45,18 @@ def image_size(data: bytes) -> tuple[int, int]:
         return im.size
 
 
+#: the bytes that end a complete file, and how far from the end they are looked for
+_END_MARKERS = {"jpeg": (b"\xff\xd9", 64), "png": (b"IEND", 32)}
+
+
 def _is_truncated(fmt: str, data: bytes) -> bool:
     """True when the image data stops early. The end marker is looked for first (cheap); where
     it is missing - or only hidden by trailing bytes that cameras and phones append after it - a
     full decode by Pillow, which raises on a short file, decides."""
-    if fmt == "jpeg" and b"\xff\xd9" in data[-64:]:
-        return False
-    if fmt == "png" and b"IEND" in data[-32:]:
-        return False
-    if fmt not in ("jpeg", "png"):
+    if fmt not in _END_MARKERS:
+        return False  # no cheap end check for this format; OpenCV's decode is the judge
+    marker, window = _END_MARKERS[fmt]
+    if marker in data[-window:]:
         return False
     from PIL import Image
 

@@ -13,6 +13,11 @@ from ..labels import LABELS
 from ..models.preprocess import to_tensor
 
 
+def crop_source(path: Path) -> str:
+    """The source key a cached crop's file name starts with (``<key>_<stem>...jpg``)."""
+    return path.name.split("_", 1)[0]
+
+
 class CropFolder(Dataset):
     def __init__(self, root: Path, size: int, augment=None, prefixes: list[str] | None = None):
         """``prefixes``: read only crops whose file name starts with one of them + "_" (the
@@ -22,9 +27,7 @@ class CropFolder(Dataset):
         for idx, label in enumerate(LABELS):
             folder = Path(root) / label
             if folder.is_dir():
-                self.items += [
-                    (p, idx) for p in sorted(folder.glob("*.jpg")) if keep is None or p.name.split("_", 1)[0] in keep
-                ]
+                self.items += [(p, idx) for p in sorted(folder.glob("*.jpg")) if keep is None or crop_source(p) in keep]
         if not self.items:
             raise FileNotFoundError(f"{root}: no crops in {'/'.join(LABELS)} sub-folders")
         self.size = size
@@ -37,7 +40,7 @@ class CropFolder(Dataset):
         return np.array([t for _, t in self.items])
 
     def weights(self, by_prefix: dict[str, float]) -> np.ndarray:
-        return np.array([by_prefix.get(p.name.split("_", 1)[0], 1.0) for p, _ in self.items], np.float64)
+        return np.array([by_prefix.get(crop_source(p), 1.0) for p, _ in self.items], np.float64)
 
     def __getitem__(self, i: int):
         path, target = self.items[i]

@@ -66,7 +66,7 @@ def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) 
         for n, src in enumerate(sources):
             key = _key(role, n, src, cfg, seed)
             marker = cache / "sources" / f"{key}.json"
-            prefix = source_prefix(role, n, src, cfg, seed)  # crop files start with it: a cache serves many configs
+            prefix = key.rsplit("-", 1)[-1]  # crop files start with it: a cache serves many configs
             if marker.exists():
                 flat += json.loads(marker.read_text())["parts"]
                 continue
