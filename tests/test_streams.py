@@ -1,47 +1,17 @@
 """Live streams from a local HTTP server: a drop is reconnected, an outage is given up on
 after the documented time with a clear message."""
 
-import http.server
 import json
-import threading
 import time
 
 import cv2
 import pytest
+from servers import Camera
 from typer.testing import CliRunner
 
 from maskwatch.cli import app
 from maskwatch.errors import SourceError
 from maskwatch.video.sources import FrameReader
-
-
-class _Server:
-    """Serves one MJPEG AVI; after ``up_for`` requests it answers 404 (the camera is gone)."""
-
-    def __init__(self, folder, up_for: int):
-        served = {"n": 0}
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *a, **kw):
-                super().__init__(*a, directory=str(folder), **kw)
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                served["n"] += 1
-                if served["n"] > up_for:
-                    self.send_error(404)
-                    return
-                super().do_GET()
-
-        self.served = served
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cam.avi"
-
-    def close(self):
-        self.httpd.shutdown()
 
 
 @pytest.fixture
@@ -50,7 +20,7 @@ def camera(tmp_path, val_images):
     for p in val_images[:20]:
         writer.write(cv2.resize(cv2.imread(str(p)), (320, 240)))
     writer.release()
-    server = _Server(tmp_path, up_for=2)
+    server = Camera(tmp_path / "cam.avi", down=lambda n: n > 2)  # two connections, then gone
     yield server
     server.close()
 

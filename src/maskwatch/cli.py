@@ -186,6 +186,9 @@ def serve(
     workers: int = typer.Option(2, help="Inference threads"),
     queue: int = typer.Option(16, help="Requests that may wait for a worker before 503 + Retry-After"),
     cors_origin: list[str] = typer.Option([], help="Allow browser calls from this origin (repeatable); off by default"),
+    events_db: str | None = typer.Option(
+        None, help="Database `watch` writes, for live counts on the page (default: ./maskwatch-data if present)"
+    ),
 ):
     """HTTP + gRPC API and the web page (upload, live webcam). Set MASKWATCH_API_KEY to require a key."""
     try:
@@ -197,6 +200,7 @@ def serve(
         err.print(f"[red]error:[/red] serving needs extras: pip install -e '.[serve]' ({exc})")
         raise typer.Exit(2) from None
     settings = ServeSettings(workers=workers, queue=queue, cors_origins=list(cors_origin), source=source)
+    settings.events_db = events_db or settings.events_db
     det = _detector(model, profile, min_score)
     grpc_server = None
     if grpc_port:
@@ -213,6 +217,122 @@ def serve(
     finally:
         if grpc_server is not None:
             grpc_server.stop(grace=2)
+
+
+def _logging(quiet: bool = False) -> None:
+    """Plain timestamped lines on stderr: watch runs as a service, its log is grepped."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _print_watch(result, store_url: str) -> None:
+    from .labels import LABELS
+
+    for name, st in result.cameras.items():
+        people = sum(st.people.values())
+        per = ", ".join(f"{label} {st.people.get(label, 0)}" for label in LABELS)
+        err.print(
+            f"{name}: {st.analysed} frames analysed, {people} people ({per}), {st.events} violation(s), "
+            f"{st.reconnects} reconnect(s), {st.state}" + (f" [{st.error}]" if st.error else ""),
+            markup=False,
+        )
+    err.print(f"events in {store_url}; webhook deliveries: {result.delivered} sent, {result.pending} pending")
+
+
+@app.command()
+def watch(
+    sources: list[str] = typer.Argument(..., help="A config YAML, or sources: video files, webcam index, RTSP/HTTP"),
+    db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite in --data-dir, or MASKWATCH_DB)"),
+    data_dir: Path | None = typer.Option(None, help="Folder for the SQLite database (default ./maskwatch-data)"),
+    profile: str | None = typer.Option(None, help=PROFILE_HELP),
+    model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
+    min_score: float | None = typer.Option(None, help="Faces scoring lower are not tracked (default 0.3)"),
+    max_fps: float | None = typer.Option(None, help="Analyse at most this many frames a second per camera"),
+    min_frames: int | None = typer.Option(None, help="Frames a track needs before the person counts (default 5)"),
+    decide_after: float | None = typer.Option(None, help="Seconds after which a lingering person is decided (5)"),
+    webhook: list[str] = typer.Option([], help="POST each violation here (repeatable; durable outbox)"),
+    log_events: bool = typer.Option(False, help="Also log one line per violation"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and the summary only"),
+):
+    """Count people per label on cameras and files; store violations (with snapshots) and alert.
+
+    Runs until every file has ended, or until Ctrl-C / SIGTERM (open tracks are decided and
+    stored first). A live camera that drops is reconnected with backoff for as long as it takes."""
+    from .errors import SourceError
+    from .events.store import EventStore
+    from .video.watch import run_watch
+    from .video.watch_config import config_from_sources, load_config
+
+    _logging(quiet)
+    try:
+        if len(sources) == 1 and sources[0].lower().endswith((".yaml", ".yml")):
+            cfg = load_config(sources[0])
+        else:
+            cfg = config_from_sources(sources)
+    except SourceError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True)
+        raise typer.Exit(2) from None
+    cfg.database = db or cfg.database
+    cfg.data_dir = str(data_dir) if data_dir else cfg.data_dir
+    cfg.profile = profile or cfg.profile
+    cfg.model = str(model) if model else cfg.model
+    cfg.min_score = cfg.min_score if min_score is None else min_score
+    for cam in cfg.cameras:
+        cam.max_fps = max_fps or cam.max_fps
+    if min_frames is not None:
+        cfg.counting.min_frames = min_frames
+    if decide_after is not None:
+        cfg.counting.decide_after = decide_after
+    cfg.sinks += [
+        {"type": "webhook", "url": u, "name": "webhook" if i == 0 else f"webhook{i + 1}"} for i, u in enumerate(webhook)
+    ]
+    if log_events:
+        cfg.sinks.append({"type": "log"})
+    try:
+        store = EventStore(cfg.database, cfg.data_dir)
+        det = _detector(Path(cfg.model) if cfg.model else None, cfg.profile, cfg.min_score)
+        err.print(f"watching {len(cfg.cameras)} camera(s); events in {store.url}", markup=False)
+        result = run_watch(cfg, det, store)
+    except (SourceError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _print_watch(result, store.url)
+    failed = [n for n, st in result.cameras.items() if st.state == "failed" or (st.error and not st.analysed)]
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(Path("maskwatch-report.html"), "--out", "-o", help="HTML file (JSON written beside it)"),
+    since: str | None = typer.Option(None, help="Start: ISO time (UTC), a date, 'today', or an age: 2h, 30m, 7d"),
+    until: str | None = typer.Option(None, help="End, in the same forms (default: now)"),
+    camera: list[str] = typer.Option([], help="Only these cameras (repeatable)"),
+    db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite in --data-dir, or MASKWATCH_DB)"),
+    data_dir: Path | None = typer.Option(None, help="Folder of the SQLite database (default ./maskwatch-data)"),
+    max_events: int = typer.Option(100, help="Violations shown with snapshots (newest first)"),
+):
+    """An HTML report of what `watch` counted: compliance over time, people per label and camera,
+    the latest violations with their snapshots."""
+    from .errors import SourceError
+    from .events.report import parse_time, write_report
+    from .events.store import EventStore
+
+    try:
+        start, end = parse_time(since), parse_time(until)
+        store = EventStore(db, data_dir)
+        data = write_report(store, out, since=start, until=end, cameras=list(camera) or None, max_events=max_events)
+    except (SourceError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    t = data["total"]
+    compliance = "-" if t["compliance"] is None else f"{100 * t['compliance']:.1f}%"
+    print(f"{t['people']} people, {t['violations']} violations, compliance {compliance}: wrote {out}")
 
 
 def _load(path: str, split: str | None, fmt: str | None, label_map: Path | None):
@@ -396,6 +516,30 @@ def data_capture(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     print(f"saved {len(saved)} image(s) to {out}")
+
+
+@data_app.command("walkby")
+def data_walkby(
+    paths: list[str] = typer.Argument(..., help="Data sets to take faces from (any format)"),
+    out: Path = typer.Option(..., "--out", help="Video to write (.mp4); the truth goes to <out>.json"),
+    people: int = typer.Option(2, help="People per label"),
+    labels: list[str] = typer.Option(list(("with_mask", "without_mask", "mask_incorrect")), "--label"),
+    fps: float = 10.0,
+    seed: int = 0,
+    verify: bool = typer.Option(True, help="Use only faces the shipped models label right on a still frame"),
+):
+    """A walk-by test video: people from a data set cross the picture, so the true counts are known."""
+    from .data.walkby import make_walkby
+    from .errors import SourceError
+
+    datasets = [_load(p, None, None, None) for p in paths]
+    det = _detector(None, "balanced", DEFAULT_MIN_SCORE) if verify else None
+    try:
+        truth = make_walkby(datasets, out, dict.fromkeys(labels, people), fps=fps, seed=seed, detector=det)
+    except (SourceError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    print(json.dumps({"video": str(out), "frames": truth["frames"], "people": truth["people"]}))
 
 
 def main() -> None:  # pragma: no cover - console entry point

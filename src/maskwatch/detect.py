@@ -20,6 +20,7 @@ from .models.detector import Detector, Face
 from .output import FaceWriter
 from .progress import track
 from .video.sources import FrameReader, SourceItem, expand_sources
+from .video.tracking import FaceTracker
 
 
 @dataclass
@@ -122,6 +123,7 @@ class _Job:
             self.fail(item.spec, str(exc).split(": ", 1)[-1])
             return
         video_writer = None
+        tracker = FaceTracker()  # a track_id per person, stable across frames
         faces: list[Face] = []
         frames = 0
         stride = max(1, self.stride)
@@ -129,7 +131,7 @@ class _Job:
             label = Path(item.spec).name if item.kind == "video" else item.spec
             for frame in track(reader, label, reader.frame_count or None, self.progress):
                 if frame.index % stride == 0:
-                    faces = self.detector.detect(frame.image, self.min_score)
+                    faces = tracker.update(self.detector.detect(frame.image, self.min_score), frame.t)
                     self.summary.faces.update(f.label for f in faces)
                     for row in _rows(item.spec, faces, frame.index, frame.t):
                         self.writer.write(row)

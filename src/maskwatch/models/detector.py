@@ -32,6 +32,7 @@ class Face:
     face_score: float
     probs: dict[str, float]
     landmarks: tuple[tuple[float, float], ...] | None = None
+    track_id: int | None = None  # set on video frames by FaceTracker: one id per person
 
     def to_dict(self) -> dict:
         x1, y1, x2, y2 = (round(v, 1) for v in self.box)

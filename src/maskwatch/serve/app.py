@@ -415,7 +415,16 @@ def create_app(detector=None, settings: ServeSettings | None = None) -> FastAPI:
             "max_image_bytes": settings.max_image_bytes,
             "max_video_bytes": settings.max_video_bytes,
             "auth": settings.api_key is not None,
+            "watch": app.state.events is not None,
         }
+
+    # --- watch: counts and events from the database `maskwatch watch` writes ---------------
+    store = _events_store(settings)
+    app.state.events = store
+    if store is not None:
+        from .events_api import events_router
+
+        app.include_router(events_router(store, auth, ApiError))
 
     # --- the web page (same process, no CDN, no build step) --------------------------------
     static = Path(str(importlib.resources.files("maskwatch.serve") / "static"))
@@ -426,6 +435,18 @@ def create_app(detector=None, settings: ServeSettings | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=static), name="static")
     return app
+
+
+def _events_store(settings: ServeSettings):
+    """The watch database when one is configured or the default SQLite file exists."""
+    from ..events.db import DEFAULT_DATA_DIR
+    from ..events.store import EventStore
+
+    if settings.events_db:
+        return EventStore(settings.events_db)
+    if (DEFAULT_DATA_DIR / "maskwatch.db").exists():
+        return EventStore(data_dir=DEFAULT_DATA_DIR)
+    return None
 
 
 def _analyse_video(detector, data: bytes, stride: int, min_score, max_seconds: float, name: str) -> dict:

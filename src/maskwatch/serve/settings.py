@@ -29,3 +29,6 @@ class ServeSettings:
     #: a server-side camera (index or RTSP/HTTP URL) shown at /v1/stream.mjpg
     source: str | None = None
     model_name: str = "maskwatch"
+    #: the events database ``maskwatch watch`` writes (URL); None: the default SQLite file
+    #: if it exists. When there is one, the page gets a Watch tab with live counts.
+    events_db: str | None = field(default_factory=lambda: os.environ.get("MASKWATCH_DB") or None)

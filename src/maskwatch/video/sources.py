@@ -104,6 +104,7 @@ class FrameReader:
         queue_size: int = 8,
         max_outage: float = STREAM_MAX_OUTAGE,
         backoff: tuple[float, float] = (0.5, 8.0),
+        stop: threading.Event | None = None,
     ):
         self.spec = spec
         self.kind = kind or (
@@ -115,7 +116,7 @@ class FrameReader:
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.error: SourceError | None = None
         self.reconnects = 0
-        self._stop = threading.Event()
+        self._stop = stop or threading.Event()  # a watch worker shares its own: shutdown ends retries
         self._cap = self._open_with_retry() if self.live else self._open()
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
         if not (0 < self.fps < 1000):
@@ -149,7 +150,8 @@ class FrameReader:
                 left = self.max_outage - (time.monotonic() - started)
                 if left <= 0:
                     raise SourceError(f"{exc} (gave up after {self.max_outage:.0f} s of retries)") from None
-                time.sleep(min(delay, left))
+                if self._stop.wait(min(delay, left)):
+                    raise SourceError(f"{exc} (stopped while retrying)") from None
                 delay = min(delay * 2, self.backoff[1])
 
     def _put(self, item) -> None:
@@ -174,7 +176,8 @@ class FrameReader:
         started, delay = time.monotonic(), self.backoff[0]
         self._cap.release()
         while not self._stop.is_set() and time.monotonic() - started < self.max_outage:
-            time.sleep(min(delay, max(0.0, self.max_outage - (time.monotonic() - started))))
+            if self._stop.wait(min(delay, max(0.0, self.max_outage - (time.monotonic() - started)))):
+                break
             try:
                 self._cap = self._open()
                 self.reconnects += 1

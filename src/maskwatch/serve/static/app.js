@@ -152,6 +152,36 @@ function stopLive() {
 $("live-start").addEventListener("click", startLive);
 $("live-stop").addEventListener("click", stopLive);
 
+// --- watch: live counts and latest violations from the events database ---------------------
+let watchTimer = null;
+const pct = (v) => (v === null || v === undefined ? "-" : `${(100 * v).toFixed(1)}%`);
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const withKey = (url) => url + (keyInput.value ? "?api_key=" + encodeURIComponent(keyInput.value) : "");
+async function refreshWatch() {
+  const res = await fetch("/v1/watch/summary?since=today&events=12", { headers: headers() });
+  if (!res.ok) { $("watch-compliance").textContent = `Error ${res.status}: ${await errorText(res)}`; return; }
+  const s = await res.json();
+  showCounts($("watch-counts"), s.total.per_label);
+  $("watch-compliance").textContent = `${s.total.people} people, ${s.total.violations} violations, compliance ${pct(s.total.compliance)}`;
+  const names = new Set([...s.cameras.map((c) => c.name), ...Object.keys(s.per_camera)]);
+  $("watch-cameras").querySelector("tbody").innerHTML = [...names].sort().map((n) => {
+    const c = s.cameras.find((x) => x.name === n) || {}, k = s.per_camera[n] || { people: 0, violations: 0 };
+    return `<tr data-camera="${esc(n)}"><td>${esc(n)}</td><td class="state ${esc(c.state || "")}">${esc(c.state || "-")}</td>` +
+      `<td>${k.people}</td><td>${k.violations}</td><td>${pct(k.compliance)}</td>` +
+      `<td>${c.fps !== undefined ? c.fps.toFixed(1) : "-"}</td><td>${c.reconnects ?? "-"}</td></tr>`;
+  }).join("");
+  $("watch-events").innerHTML = s.events.map((e) =>
+    `<figure class="event ${esc(e.label)}" data-id="${esc(e.id)}"><a href="${withKey(e.frame_url)}" target="_blank">` +
+    `<img src="${withKey(e.face_url)}" alt="face"></a><figcaption><b>${esc(e.label)}</b> ${e.score.toFixed(2)}<br>` +
+    `${esc(e.camera)} #${e.track_id}<br>${new Date(e.time + "Z").toLocaleTimeString()}</figcaption></figure>`).join("")
+    || "<p class='status'>None yet.</p>";
+}
+document.querySelector('[data-tab="watch"]').addEventListener("click", () => {
+  refreshWatch();
+  clearInterval(watchTimer);
+  watchTimer = setInterval(() => { if ($("watch").classList.contains("active")) refreshWatch(); }, 2000);
+});
+
 // --- start-up: model name, key box, server camera tab -----------------------------------------
 async function init() {
   const res = await fetch("/v1/info", { headers: headers() });
@@ -160,5 +190,6 @@ async function init() {
   $("key-box").hidden = !info.auth;
   $("model").textContent = info.model_version;
   $("tab-camera").hidden = !info.source;
+  $("tab-watch").hidden = !info.watch;
 }
 init();

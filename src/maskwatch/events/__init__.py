@@ -1,0 +1,2 @@
+"""What ``watch`` saw, kept: counted people, violation events with snapshots, the webhook
+outbox and camera states, in SQLite or PostgreSQL."""

@@ -1,0 +1,87 @@
+"""Opening the events database: SQLite (WAL) in a data folder by default, PostgreSQL (or
+any SQLAlchemy URL) for a site where several machines share one database. The schema is
+brought up to date with Alembic every time a database is opened."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from ..errors import SourceError
+
+#: Where the SQLite database and nothing else lives unless a URL is given.
+DEFAULT_DATA_DIR = Path(os.environ.get("MASKWATCH_DATA", "maskwatch-data"))
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def default_url(data_dir: str | Path | None = None) -> str:
+    return f"sqlite:///{Path(data_dir or DEFAULT_DATA_DIR) / 'maskwatch.db'}"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL: readers (the web page, reports) never block the writer; FULL: an event whose
+    # transaction returned is on disk even if the process is killed right after.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=15000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def open_engine(url: str | None = None, data_dir: str | Path | None = None, migrate_schema: bool = True) -> Engine:
+    """An engine for ``url`` (default: SQLite under ``data_dir``), schema migrated to head."""
+    url = url or os.environ.get("MASKWATCH_DB") or default_url(data_dir)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SourceError(f"{folder}: cannot create the data folder ({exc.strerror or exc})") from None
+        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    if migrate_schema:
+        migrate(engine)
+    return engine
+
+
+def alembic_config(engine: Engine | None = None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head", downgrade: bool = False) -> None:
+    """Upgrade the schema (or ``downgrade`` it to ``revision``); safe to run on every start
+    (a no-op when already there)."""
+    from alembic import command
+
+    cfg = alembic_config(engine)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if downgrade else command.upgrade)(cfg, revision)
+    except Exception as exc:  # connection refused, wrong password, read-only disk...
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError | OSError):
+            raise SourceError(f"{engine.url.render_as_string()}: cannot open the events database ({exc})") from exc
+        raise
+
+
+def schema_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

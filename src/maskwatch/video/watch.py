@@ -1,0 +1,269 @@
+"""``maskwatch watch``: every camera in its own worker thread (one shared, thread-safe
+Detector), each with its own tracker and counter, all writing to one events database.
+
+A live camera that drops is retried with backoff for as long as it takes (or
+``reconnect_timeout``), and never stops the others. SIGINT/SIGTERM stop the workers,
+which decide and store every track still open, and the outbox gets a last try."""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import cv2
+import numpy as np
+
+from ..errors import SourceError
+from ..events.outbox import OutboxWorker
+from ..events.sinks import make_sink
+from ..events.store import EventStore, PersonRecord, event_payload, record_event, utcnow
+from ..models.detector import Detector
+from .counting import PeopleCounter, Person, Region
+from .sources import FrameReader
+from .tracking import FaceTracker
+from .watch_config import CameraConfig, WatchConfig
+
+log = logging.getLogger("maskwatch.watch")
+
+
+def encode_snapshots(frame: np.ndarray, box, quality: int = 85, max_side: int = 1280) -> tuple[bytes, bytes]:
+    """(face JPEG, frame JPEG with the face boxed). The face crop keeps some context."""
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = box
+    mx, my = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
+    cx1, cy1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
+    cx2, cy2 = min(w, int(math.ceil(x2 + mx))), min(h, int(math.ceil(y2 + my)))
+    crop = frame[cy1:cy2, cx1:cx2] if cx2 > cx1 and cy2 > cy1 else frame
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality]
+    face_jpeg = cv2.imencode(".jpg", crop, params)[1].tobytes()
+    boxed = frame.copy()
+    cv2.rectangle(boxed, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 255), max(2, w // 400))
+    scale = max_side / max(h, w)
+    if scale < 1:
+        boxed = cv2.resize(boxed, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+    return face_jpeg, cv2.imencode(".jpg", boxed, params)[1].tobytes()
+
+
+@dataclass
+class CameraStats:
+    frames: int = 0
+    analysed: int = 0
+    people: dict = field(default_factory=dict)
+    events: int = 0
+    reconnects: int = 0
+    state: str = "starting"
+    error: str | None = None
+
+
+class CameraWorker(threading.Thread):
+    def __init__(
+        self, camera: CameraConfig, config: WatchConfig, detector: Detector, store: EventStore, sinks: list, run_id: str
+    ):
+        super().__init__(name=f"camera:{camera.name}", daemon=True)
+        self.camera, self.config, self.detector, self.store = camera, config, detector, store
+        self.sinks = sinks
+        self.durable = [s.name for s in sinks if getattr(s, "durable", False)]
+        self.run_id = run_id
+        self.stats = CameraStats()
+        self._halt = threading.Event()
+        self._reader_stop = threading.Event()
+        self._last_beat = 0.0
+        self._fps_window: list[float] = []
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._reader_stop.set()
+
+    # -- storing -------------------------------------------------------------------------
+    def _store(self, person: Person, wall0: datetime) -> None:
+        face_jpeg = frame_jpeg = None
+        if person.violation and person.frame is not None:
+            face_jpeg, frame_jpeg = encode_snapshots(person.frame, person.box, self.config.snapshot_quality)
+        record = PersonRecord(
+            camera=self.camera.name,
+            run_id=self.run_id,
+            track_id=person.track_id,
+            label=person.label,
+            score=person.score,
+            frames=person.frames,
+            first_seen=wall0 + timedelta(seconds=person.first_t),
+            last_seen=wall0 + timedelta(seconds=person.last_t),
+            box=person.box,
+            face_jpeg=face_jpeg,
+            frame_jpeg=frame_jpeg,
+        )
+        for attempt in range(5):  # a locked or briefly unreachable database is waited for
+            try:
+                event_id = self.store.record(record, self.durable)
+                break
+            except Exception as exc:
+                if attempt == 4:
+                    log.error("camera %s: could not store track %s: %s", self.camera.name, person.track_id, exc)
+                    return
+                time.sleep(0.5 * 2**attempt)
+        self.stats.people[person.label] = self.stats.people.get(person.label, 0) + 1
+        if event_id:
+            self.stats.events += 1
+            payload = event_payload(record_event(record, event_id))
+            for sink in self.sinks:
+                if not getattr(sink, "durable", False):
+                    try:
+                        sink.send(payload)
+                    except Exception as exc:  # a log sink failing must not stop counting
+                        log.warning("sink %s: %s", sink.name, exc)
+
+    def _beat(self, state: str, reader: FrameReader | None = None, message: str | None = None, force=False) -> None:
+        now = time.monotonic()
+        if not force and state == self.stats.state and now - self._last_beat < 2.0:
+            return
+        self.stats.state = state
+        self._last_beat = now
+        window = self._fps_window
+        fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 and window[-1] > window[0] else 0.0
+        try:
+            self.store.heartbeat(
+                self.camera.name,
+                self.camera.source,
+                state,
+                self.stats.analysed,
+                self.stats.reconnects + (reader.reconnects if reader else 0),
+                fps,
+                message,
+            )
+        except Exception as exc:
+            log.warning("camera %s: heartbeat not stored: %s", self.camera.name, exc)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        cam = self.camera
+        delay = 0.5
+        live = cam.source.isdigit() or "://" in cam.source
+        while not self._halt.is_set():
+            self._reader_stop = threading.Event()
+            if self._halt.is_set():
+                break
+            try:
+                reader = FrameReader(
+                    cam.source,
+                    max_outage=cam.reconnect_timeout or (math.inf if live else 60),
+                    stop=self._reader_stop,
+                )
+            except SourceError as exc:
+                self.stats.error = str(exc)
+                if not live or self._halt.is_set():
+                    log.error("camera %s: %s", cam.name, exc)
+                    self._beat("failed", message=str(exc), force=True)
+                    return
+                self._beat("reconnecting", message=str(exc), force=True)
+                self._halt.wait(delay)
+                delay = min(delay * 2, 30.0)
+                self.stats.reconnects += 1
+                continue
+            delay = 0.5
+            self._beat("running", reader, force=True)
+            self._consume(reader, live)
+            if not live and not cam.loop:
+                break
+        self._beat("stopped", force=True, message=self.stats.error)
+
+    def _consume(self, reader: FrameReader, live: bool) -> None:
+        cam, counting = self.camera, self.config.counting
+        tracker = FaceTracker(lost_seconds=counting.lost_seconds)
+        region = Region(cam.zone, cam.line)
+        counter = PeopleCounter(counting.min_frames, counting.decide_after, counting.lost_seconds, region)
+        wall0 = utcnow()
+        next_t = 0.0
+        min_gap = 1.0 / cam.max_fps if cam.max_fps else 0.0
+        try:
+            for frame in reader:
+                if self._halt.is_set():
+                    break
+                self.stats.frames += 1
+                if frame.t + 1e-6 < next_t:
+                    continue
+                next_t = frame.t + min_gap
+                faces = self.detector.detect(frame.image, self.config.min_score)
+                faces = tracker.update(faces, frame.t)
+                for person in counter.update(faces, frame.image, frame.t):
+                    self._store(person, wall0)
+                self.stats.analysed += 1
+                self._fps_window = (self._fps_window + [time.monotonic()])[-30:]
+                self._beat("running", reader)
+        except SourceError as exc:  # a live source gave up (reconnect_timeout) or a file was corrupt
+            self.stats.error = str(exc)
+            log.error("camera %s: %s", cam.name, exc)
+            if live and not self._halt.is_set():
+                self.stats.reconnects += 1
+                self._beat("reconnecting", reader, message=str(exc), force=True)
+        finally:
+            reader.close()
+            for person in counter.flush():  # nobody still in view is lost at shutdown
+                self._store(person, wall0)
+
+
+@dataclass
+class WatchResult:
+    cameras: dict[str, CameraStats]
+    seconds: float
+    delivered: int
+    pending: int
+
+
+def run_watch(
+    config: WatchConfig,
+    detector: Detector | None = None,
+    store: EventStore | None = None,
+    install_signals: bool = True,
+    stop: threading.Event | None = None,
+    on_start=None,
+    drain_seconds: float = 5.0,
+) -> WatchResult:
+    """Run every camera until the files end or a signal (or ``stop``) arrives."""
+    t0 = time.perf_counter()
+    store = store or EventStore(config.database, config.data_dir)
+    sinks = [make_sink(s) for s in config.sinks]
+    detector = detector or Detector(config.model, profile=config.profile, min_score=config.min_score)
+    outbox = OutboxWorker(store, sinks).start()
+    run_id = str(uuid.uuid4())
+    workers = [CameraWorker(cam, config, detector, store, sinks, run_id) for cam in config.cameras]
+    stop = stop or threading.Event()
+    previous = {}
+    if install_signals and threading.current_thread() is threading.main_thread():
+
+        def _handler(signum, _frame):
+            log.warning("%s: stopping, storing open tracks", signal.Signals(signum).name)
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _handler)
+    try:
+        for w in workers:
+            w.start()
+        if on_start:
+            on_start(workers)
+        while any(w.is_alive() for w in workers) and not stop.wait(0.2):
+            pass
+    finally:
+        for w in workers:
+            w.stop()
+        for w in workers:
+            w.join(30)
+        # one last delivery round for what the workers just flushed
+        outbox.stop()
+        deadline = time.monotonic() + drain_seconds
+        while outbox.sinks and time.monotonic() < deadline and outbox.pending() and outbox.drain():
+            pass
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return WatchResult(
+        {w.camera.name: w.stats for w in workers},
+        time.perf_counter() - t0,
+        outbox.delivered,
+        outbox.pending() if outbox.sinks else 0,
+    )
