@@ -50,6 +50,26 @@ def test_walkby_counts_each_person_once_with_the_right_label(db_url, walkby, det
     store.close()
 
 
+def test_a_full_disk_holds_people_in_memory_until_it_can_write(walkby, detector, tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    class FullDisk(EventStore):
+        refusals = 0
+
+        def record(self, person, sinks=()):
+            if self.refusals < 3:  # the first three writes hit a full disk
+                self.refusals += 1
+                raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+            return super().record(person, sinks)
+
+    store = FullDisk(f"sqlite:///{tmp_path / 'w.db'}")
+    cfg = parse_config({"cameras": [{"name": "door", "source": walkby["video"]}]})
+    run_watch(cfg, detector, store, install_signals=False)
+    assert store.refusals == 3
+    assert store.counts()["per_label"] == walkby["people"]  # nobody lost
+    store.close()
+
+
 def test_detect_json_on_a_video_has_one_track_id_per_person(walkby, tmp_path):
     out = tmp_path / "faces.jsonl"
     res = CliRunner().invoke(app, ["detect", walkby["video"], "--json", str(out), "-q"])

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import SourceError
 from ..events.outbox import OutboxWorker
@@ -30,6 +31,8 @@ from .tracking import FaceTracker
 from .watch_config import CameraConfig, WatchConfig
 
 log = logging.getLogger("maskwatch.watch")
+#: Decided people kept in memory while the database cannot take them (full disk, outage).
+MAX_UNSAVED = 1000
 
 
 def encode_snapshots(frame: np.ndarray, box, quality: int = 85, max_side: int = 1280) -> tuple[bytes, bytes]:
@@ -74,6 +77,7 @@ class CameraWorker(threading.Thread):
         self._halt = threading.Event()
         self._reader_stop = threading.Event()
         self._last_beat = 0.0
+        self._unsaved: list[PersonRecord] = []
         self._fps_window: list[float] = []
 
     def stop(self) -> None:
@@ -98,16 +102,39 @@ class CameraWorker(threading.Thread):
             face_jpeg=face_jpeg,
             frame_jpeg=frame_jpeg,
         )
-        for attempt in range(5):  # a locked or briefly unreachable database is waited for
+        self._unsaved.append(record)
+        self._save_backlog()
+
+    def _save_backlog(self) -> None:
+        """Write what is waiting, oldest first. A full disk or a database that is down keeps
+        records in memory (up to ``MAX_UNSAVED``) until it can take them again."""
+        while self._unsaved:
+            record = self._unsaved[0]
             try:
                 event_id = self.store.record(record, self.durable)
-                break
+            except IntegrityError:  # committed before the connection dropped: it is there
+                self._unsaved.pop(0)
+                continue
             except Exception as exc:
-                if attempt == 4:
-                    log.error("camera %s: could not store track %s: %s", self.camera.name, person.track_id, exc)
-                    return
-                time.sleep(0.5 * 2**attempt)
-        self.stats.people[person.label] = self.stats.people.get(person.label, 0) + 1
+                if len(self._unsaved) > MAX_UNSAVED:
+                    lost = self._unsaved.pop(0)
+                    log.error(
+                        "camera %s: dropped track %s, %d records waiting: %s",
+                        self.camera.name,
+                        lost.track_id,
+                        len(self._unsaved),
+                        exc,
+                    )
+                elif len(self._unsaved) == 1 or len(self._unsaved) % 50 == 0:
+                    log.error(
+                        "camera %s: cannot store (%d waiting, retrying): %s", self.camera.name, len(self._unsaved), exc
+                    )
+                return
+            self._unsaved.pop(0)
+            self._after_store(record, event_id)
+
+    def _after_store(self, record: PersonRecord, event_id: str | None) -> None:
+        self.stats.people[record.label] = self.stats.people.get(record.label, 0) + 1
         if event_id:
             self.stats.events += 1
             payload = event_payload(record_event(record, event_id))
@@ -170,6 +197,13 @@ class CameraWorker(threading.Thread):
             self._consume(reader, live)
             if not live and not cam.loop:
                 break
+        for _ in range(10):  # the database may be back by now
+            self._save_backlog()
+            if not self._unsaved:
+                break
+            time.sleep(1.0)
+        if self._unsaved:
+            log.error("camera %s: %d counted people could not be stored", cam.name, len(self._unsaved))
         self._beat("stopped", force=True, message=self.stats.error)
 
     def _consume(self, reader: FrameReader, live: bool) -> None:
