@@ -132,6 +132,10 @@ def make_walkby(
     lanes = (int(size[1] * 0.08), int(size[1] * 0.5))
     walkers = [Walker(label, src, i % 2, i * spacing, i * spacing + walk) for i, (label, src, _) in enumerate(chosen)]
     total = (walkers[-1].exit_frame + fps) if walkers else fps
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SourceError(f"{Path(out).parent}: cannot create the folder ({exc.strerror or exc})") from None
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise SourceError(f"{out}: cannot write video")
