@@ -15,6 +15,8 @@ MASK_INCORRECT = "mask_incorrect"
 
 #: Order matters: it is the classifier's output order and the COCO category id - 1.
 LABELS: tuple[str, ...] = (WITH_MASK, WITHOUT_MASK, MASK_INCORRECT)
+#: Labels that make a person a violation (an event, an alert, a snapshot).
+VIOLATIONS: tuple[str, ...] = (WITHOUT_MASK, MASK_INCORRECT)
 
 #: Aliases seen in public data sets. Users extend it with ``--label-map`` (YAML) or
 #: :func:`label_mapping`'s ``extra`` argument. Keys are compared lower-cased, with spaces

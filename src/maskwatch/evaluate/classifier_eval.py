@@ -16,6 +16,7 @@ from ..labels import LABELS
 from ..models.preprocess import crop_face
 from ..progress import track
 from ..sheets import contact_sheet
+from .report import markdown_table
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -109,12 +110,13 @@ def format_classification(metrics: dict) -> str:
     lines = [
         f"accuracy {metrics['accuracy']:.3f}, balanced accuracy {metrics['balanced_accuracy']:.3f}",
         "",
-        "| class | precision | recall | F1 | support |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
-        for k, v in metrics["per_class"].items()
+        *markdown_table(
+            ["class", "precision", "recall", "F1", "support"],
+            [
+                [k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]]
+                for k, v in metrics["per_class"].items()
+            ],
+        ),
     ]
     lines += ["", "confusion (rows: true, columns: predicted, order " + ", ".join(metrics["labels"]) + ")"]
     lines += ["  " + " ".join(f"{n:5d}" for n in row) for row in metrics["confusion"]]

@@ -7,9 +7,20 @@ import html
 import json
 from pathlib import Path
 
+from .coco_eval import STAT_NAMES
+
 
 def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    """A Markdown table's lines; cells are written as given (format numbers first)."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
 
 
 def metrics_markdown(results: dict) -> str:
@@ -24,23 +35,20 @@ def metrics_markdown(results: dict) -> str:
         lines += [
             f"## {r['classes']}-class",
             "",
-            "| mAP@[.5:.95] | mAP@.5 | mAP@.75 | small | medium | large | AR@1 | AR@10 | AR@100 |",
-            "|---|---|---|---|---|---|---|---|---|",
-            "| "
-            + " | ".join(
-                _fmt(s[k])
-                for k in ("mAP", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large", "AR1", "AR10", "AR100")
-            )
-            + " |",
+            *markdown_table(
+                ["mAP@[.5:.95]", "mAP@.5", "mAP@.75", "small", "medium", "large", "AR@1", "AR@10", "AR@100"],
+                [[_fmt(s[k]) for k in STAT_NAMES[:9]]],  # the AR by size are in the JSON
+            ),
             "",
-            "| class | faces | AP@[.5:.95] | AP@.5 | AP@.75 |",
-            "|---|---|---|---|---|",
+            *markdown_table(
+                ["class", "faces", "AP@[.5:.95]", "AP@.5", "AP@.75"],
+                [
+                    [label, c["gt"], _fmt(c["AP"]), _fmt(c["AP50"]), _fmt(c["AP75"])]
+                    for label, c in r["per_class"].items()
+                ],
+            ),
+            "",
         ]
-        lines += [
-            f"| {label} | {c['gt']} | {_fmt(c['AP'])} | {_fmt(c['AP50'])} | {_fmt(c['AP75'])} |"
-            for label, c in r["per_class"].items()
-        ]
-        lines.append("")
     return "\n".join(lines)
 
 

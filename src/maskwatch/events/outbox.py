@@ -8,7 +8,7 @@ import logging
 import threading
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .schema import Delivery, Event
@@ -103,10 +103,13 @@ class OutboxWorker:
             return 1
 
     def pending(self) -> int:
+        q = (
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.delivered_at.is_(None), Delivery.failed.is_(False))
+        )
         with Session(self.store.engine) as s:
-            return len(
-                s.scalars(select(Delivery.id).where(Delivery.delivered_at.is_(None), Delivery.failed.is_(False))).all()
-            )
+            return int(s.scalar(q) or 0)
 
     def _run(self) -> None:
         while not self._stop.is_set():

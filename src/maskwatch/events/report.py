@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..labels import LABELS
-from .store import EventStore, per_minute, summarize, utcnow
+from .store import EventStore, per_minute, tally, utcnow
 
 COLOURS = {"with_mask": "#2e9d4a", "without_mask": "#d33c3c", "mask_incorrect": "#e59a1c"}
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -119,9 +119,7 @@ def build_report(
 ) -> dict:
     """The figures: totals, per camera, per time bucket, latest events (with snapshots)."""
     rows = store.people(since, until, cameras)
-    per_camera: dict[str, dict] = {}
-    for camera, label, _t in rows:
-        per_camera.setdefault(camera, dict.fromkeys(LABELS, 0))[label] += 1
+    total, per_camera = tally(rows)
     start = since or (rows[0][2] if rows else utcnow())
     end = until or (rows[-1][2] if rows else utcnow())
     bucket = pick_bucket(max(end - start, timedelta(minutes=1)))
@@ -129,12 +127,12 @@ def build_report(
         "since": since,
         "until": until,
         "cameras": cameras or sorted(per_camera),
-        "total": summarize({label: sum(c[label] for c in per_camera.values()) for label in LABELS}),
-        "per_camera": {name: summarize(counts) for name, counts in sorted(per_camera.items())},
+        "total": total,
+        "per_camera": per_camera,
         "bucket": bucket,
         "series": per_minute(rows, bucket),
         "events": store.events(since, until, cameras, limit=max_events, snapshots=True),
-        "status": [c for c in store.cameras() if not cameras or c.name in cameras],
+        "status": store.cameras(cameras),
     }
 
 

@@ -13,12 +13,9 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, undefer
 
-from ..labels import LABELS
+from ..labels import LABELS, VIOLATIONS
 from .db import open_engine
 from .schema import CameraStatus, Delivery, Event, Person
-
-#: Labels that make a person a violation.
-VIOLATIONS = ("without_mask", "mask_incorrect")
 
 
 def utcnow() -> datetime:
@@ -160,9 +157,12 @@ class EventStore:
         with Session(self.engine) as s:
             return s.scalar(select(column).where(Event.id == event_id))
 
-    def cameras(self) -> list[CameraStatus]:
+    def cameras(self, names: list[str] | None = None) -> list[CameraStatus]:
+        q = select(CameraStatus).order_by(CameraStatus.name)
+        if names:
+            q = q.where(CameraStatus.name.in_(names))
         with Session(self.engine, expire_on_commit=False) as s:
-            return list(s.scalars(select(CameraStatus).order_by(CameraStatus.name)))
+            return list(s.scalars(q))
 
     def deliveries(self, event_id: str | None = None) -> list[Delivery]:
         q = select(Delivery).order_by(Delivery.id)
@@ -192,6 +192,15 @@ def summarize(per_label: dict[str, int]) -> dict:
         "violations": sum(per_label[k] for k in VIOLATIONS),
         "compliance": round(per_label["with_mask"] / total, 4) if total else None,
     }
+
+
+def tally(rows: Iterable[tuple[str, str, datetime]]) -> tuple[dict, dict[str, dict]]:
+    """(total, per camera) summaries from (camera, label, first_seen) rows."""
+    per_camera: dict[str, dict[str, int]] = {}
+    for camera, label, _t in rows:
+        per_camera.setdefault(camera, dict.fromkeys(LABELS, 0))[label] += 1
+    total = summarize({label: sum(c[label] for c in per_camera.values()) for label in LABELS})
+    return total, {name: summarize(counts) for name, counts in sorted(per_camera.items())}
 
 
 def per_minute(rows: Iterable[tuple[str, str, datetime]], bucket: timedelta = timedelta(minutes=1)) -> list[dict]:

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from ..events.report import parse_time
-from ..events.store import EventStore
+from ..events.store import EventStore, tally
 
 
 class CountsOut(BaseModel):
@@ -84,22 +84,12 @@ def events_router(store: EventStore, auth: list, error) -> APIRouter:
         the latest violations: what the web page's Watch tab shows, refreshed every few seconds."""
         start = _since(since)
         cams = list(camera) or None
-        rows = store.people(start, None, cams)
-        per_camera: dict[str, dict[str, int]] = {}
-        for cam, label, _t in rows:
-            per_camera.setdefault(cam, {}).setdefault(label, 0)
-            per_camera[cam][label] += 1
-        from ..events.store import summarize
-        from ..labels import LABELS
-
-        full = {c: {lb: v.get(lb, 0) for lb in LABELS} for c, v in per_camera.items()}
+        total, per_camera = tally(store.people(start, None, cams))
         return SummaryOut(
             since=start,
-            total=summarize({lb: sum(v[lb] for v in full.values()) for lb in LABELS}),
-            per_camera={c: summarize(v) for c, v in sorted(full.items())},
-            cameras=[
-                CameraOut.model_validate(c, from_attributes=True) for c in store.cameras() if not cams or c.name in cams
-            ],
+            total=total,
+            per_camera=per_camera,
+            cameras=[CameraOut.model_validate(c, from_attributes=True) for c in store.cameras(cams)],
             events=[_event_out(e) for e in store.events(start, None, cams, limit=events)] if events else [],
         )
 

@@ -12,11 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..labels import LABELS
+from ..labels import LABELS, VIOLATIONS
 from ..models.detector import Face
-
-#: Labels whose best frame is kept for the event's snapshot.
-SNAPSHOT_LABELS = ("without_mask", "mask_incorrect")
 
 
 @dataclass
@@ -35,7 +32,7 @@ class Person:
 
     @property
     def violation(self) -> bool:
-        return self.label in SNAPSHOT_LABELS
+        return self.label in VIOLATIONS
 
 
 @dataclass
@@ -105,7 +102,6 @@ class PeopleCounter:
         self.lost_seconds = lost_seconds
         self.region = region if region else None
         self.tracks: dict[int, _Track] = {}
-        self.now = 0.0
 
     def _eligible(self, tr: _Track) -> bool:
         line_ok = self.region is None or self.region.line is None or tr.crossed
@@ -132,7 +128,6 @@ class PeopleCounter:
 
     def update(self, faces: list[Face], frame: np.ndarray | None, t: float) -> list[Person]:
         """Add one analysed frame; returns the people decided by it (usually none)."""
-        self.now = t
         tracked = [f for f in faces if f.track_id is not None]
         inside, crossed = self.region.test(tracked) if self.region else (np.ones(len(tracked), bool), None)
         decided = []
@@ -149,7 +144,7 @@ class PeopleCounter:
             tr.frames += 1
             tr.weight += face.face_score
             tr.prob_sum += face.face_score * probs
-            for label in SNAPSHOT_LABELS:
+            for label in VIOLATIONS:  # their best frame becomes the event's snapshot
                 score = face.face_score * face.probs.get(label, 0.0)
                 if frame is not None and score > tr.best.get(label, (-1.0,))[0]:
                     tr.best[label] = (score, face.box, frame)
@@ -167,6 +162,3 @@ class PeopleCounter:
         out = [self._decide(tr) for tr in self.tracks.values() if not tr.decided and self._eligible(tr)]
         self.tracks.clear()
         return out
-
-    def in_view(self) -> int:
-        return sum(1 for tr in self.tracks.values() if self.now - tr.last_t <= self.lost_seconds)

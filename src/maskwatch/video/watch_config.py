@@ -60,13 +60,12 @@ class WatchConfig:
 
 
 def _camera_name(source: str, used: set[str]) -> str:
-    base = (
-        Path(source).stem
-        if not source.isdigit() and "://" not in source
-        else (
-            f"webcam{source}" if source.isdigit() else re.sub(r"[^A-Za-z0-9_.-]+", "-", source.split("://", 1)[1])[:60]
-        )
-    )
+    if source.isdigit():
+        base = f"webcam{source}"
+    elif "://" in source:  # rtsp://10.0.0.5/stream1 -> 10.0.0.5-stream1
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.split("://", 1)[1])[:60]
+    else:
+        base = Path(source).stem
     base = re.sub(r"[^A-Za-z0-9_.:-]+", "-", base) or "camera"
     name, n = base, 2
     while name in used:
