@@ -44,7 +44,7 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
 
 
 def bench_frames(profile: str, repeat: int) -> list[dict]:
-    from maskwatch import Detector
+    from maskwatch import Detections, Detector
     from maskwatch.draw import annotate
 
     det = Detector(profile=profile)
@@ -63,9 +63,7 @@ def bench_frames(profile: str, repeat: int) -> list[dict]:
                 t2 = time.perf_counter()
                 probs = det.classifier.predict_crops(det.classifier.crops(img, boxes.boxes))
                 t3 = time.perf_counter()
-                from maskwatch.models.detector import RawDetections
-
-                faces = det.to_faces(RawDetections(boxes.boxes, boxes.scores, probs, boxes.landmarks))
+                faces = Detections.from_scores(boxes.boxes, boxes.scores, probs, boxes.landmarks).above(0.3)
                 annotate(img, faces)
                 t4 = time.perf_counter()
                 if i < 3:
@@ -97,8 +95,7 @@ def bench_video(profile: str, seconds: int = 8) -> list[dict]:
     """Whole-video throughput through the real `detect` job (decoding thread + inference)."""
     import tempfile
 
-    from maskwatch import Detector
-    from maskwatch.detect import run_detect
+    from maskwatch import Detector, DetectSettings, run_detect
 
     det = Detector(profile=profile)
     out = []
@@ -110,7 +107,10 @@ def bench_video(profile: str, seconds: int = 8) -> list[dict]:
             writer.write(np.roll(base, i * 2, axis=1))
         writer.release()
         for stride in (1, 3):
-            summary = run_detect(det, [str(path)], json_path=str(Path(tmp) / "o.jsonl"), stride=stride, progress=False)
+            settings = DetectSettings.resolve(profile=profile, stride=stride)
+            summary = run_detect(
+                [str(path)], settings, detector=det, json_path=str(Path(tmp) / "o.jsonl"), progress=False
+            )
             fps = summary.frames / summary.seconds
             out.append(
                 {

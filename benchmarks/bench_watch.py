@@ -30,13 +30,13 @@ from bench_detect import percentiles, scene  # noqa: E402
 
 
 def bench_tracking(det, repeat: int) -> list[str]:
-    from maskwatch.video.counting import PeopleCounter
-    from maskwatch.video.tracking import FaceTracker
+    from maskwatch.tracking.counting import PeopleCounter
+    from maskwatch.tracking.tracker import FaceTracker
 
     lines = ["| faces | detect p50 ms | track+count p50 ms | p99 ms | share of detect |", "|---|---|---|---|---|"]
     for n in (1, 5, 20):
         frame = scene(640, 480, n)
-        faces = det.detect(frame)
+        faces = det.detect(frame).above(0.3)
         detect_ms = []
         for _ in range(10):
             t0 = time.perf_counter()
@@ -45,7 +45,7 @@ def bench_tracking(det, repeat: int) -> list[str]:
         tracker, counter = FaceTracker(), PeopleCounter()
         ms = []
         for i in range(repeat):
-            moved = [dataclasses.replace(f, box=tuple(v + 2 * (i % 5) for v in f.box)) for f in faces]
+            moved = dataclasses.replace(faces, xyxy=faces.xyxy + 2 * (i % 5))
             t0 = time.perf_counter()
             tracked = tracker.update(moved, i / 10)
             counter.update(tracked, frame, i / 10)
@@ -59,8 +59,8 @@ def bench_tracking(det, repeat: int) -> list[str]:
 def bench_pipeline(video: str, profiles: list[str]) -> list[str]:
     from maskwatch.events.store import EventStore
     from maskwatch.models.detector import Detector
-    from maskwatch.video.watch import run_watch
-    from maskwatch.video.watch_config import parse_config
+    from maskwatch.pipelines.watch import run_watch
+    from maskwatch.settings import WatchSettings
 
     lines = [
         "| profile | cameras | analysed frames/s per camera | all cameras | ratio to 1 camera |",
@@ -72,7 +72,7 @@ def bench_pipeline(video: str, profiles: list[str]) -> list[str]:
         for n in (1, 2):
             with tempfile.TemporaryDirectory() as tmp:
                 store = EventStore(f"sqlite:///{tmp}/b.db")
-                cfg = parse_config({"cameras": [{"name": f"c{i}", "source": video} for i in range(n)]})
+                cfg = WatchSettings.resolve({"cameras": [{"name": f"c{i}", "source": video} for i in range(n)]})
                 result = run_watch(cfg, det, store, install_signals=False)
                 frames = sum(s.analysed for s in result.cameras.values())
                 per_camera = frames / n / result.seconds
@@ -114,8 +114,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=300)
     ap.add_argument("--pg", default=os.environ.get("MASKWATCH_TEST_PG_URL"))
     args = ap.parse_args()
-    from maskwatch.data.formats import load_dataset
     from maskwatch.data.walkby import make_walkby
+    from maskwatch.formats import load_dataset
     from maskwatch.models.detector import Detector
 
     det = Detector()

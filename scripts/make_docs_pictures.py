@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 
 from maskwatch import Detector
+from maskwatch.defaults import OUTPUT_MIN_SCORE
 from maskwatch.draw import annotate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,12 +18,12 @@ PHOTO = ROOT.parent / "shared" / "datasets" / "andrewmvd-facemask" / "images" / 
 def example() -> None:
     det = Detector(profile="accurate")
     image = cv2.imread(str(PHOTO))
-    faces = det.detect(image)
+    faces = det.detect(image).above(OUTPUT_MIN_SCORE)
     scale = 2  # the source photo is 400 px wide: draw on a 2x copy so labels stay readable
     big = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     from dataclasses import replace
 
-    scaled = [replace(f, box=tuple(v * scale for v in f.box)) for f in faces]
+    scaled = replace(faces, xyxy=faces.xyxy * scale, landmarks=faces.landmarks * scale)
     cv2.imwrite(str(ROOT / "docs" / "example.jpg"), annotate(big, scaled), [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
@@ -31,7 +32,7 @@ def page() -> None:
     from playwright.sync_api import sync_playwright
 
     from maskwatch.serve.app import create_app
-    from maskwatch.serve.settings import ServeSettings
+    from maskwatch.settings import ServeSettings
 
     server = uvicorn.Server(
         uvicorn.Config(create_app(Detector(), ServeSettings()), host="127.0.0.1", port=8799, log_level="warning")

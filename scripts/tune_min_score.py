@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from maskwatch import Detector
-from maskwatch.data import load_dataset
 from maskwatch.data.split import split_dataset
+from maskwatch.formats import load_dataset
 from maskwatch.models.preprocess import iou_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,21 +22,23 @@ args = parser.parse_args()
 ds = load_dataset(ROOT.parent / "shared" / "datasets" / "andrewmvd-facemask", split="train")
 holdout = set(split_dataset(ds, {"train": 0.9, "val": 0.1}, seed=0)["val"])
 ds = ds.subset(holdout)
-det = Detector(profile=args.profile)
-raws = [(r, det.detect_raw(r.path, face_threshold=0.05)) for r in ds.images]
+# every face down to 0.05, once; each threshold then only filters
+det = Detector(profile=args.profile, face_threshold=0.05)
+found = [(r, det.detect(r.path)) for r in ds.images]
 print(f"{len(ds.images)} images, {sum(len(r.boxes) for r in ds.images)} faces, profile {args.profile}")
 best = (0, None)
 for threshold in np.arange(0.1, 0.75, 0.05):
     tp = fp = fn = 0
-    for record, raw in raws:
-        faces = det.to_faces(raw, float(threshold))
+    for record, dets in found:
+        faces = dets.above(float(threshold))
+        labels = faces.labels
         gt = np.array([b.as_list() for b in record.boxes]).reshape(-1, 4)
-        pred = np.array([f.box for f in faces]).reshape(-1, 4)
+        pred = faces.xyxy.astype(np.float64).reshape(-1, 4)
         ious = iou_matrix(gt, pred)
         used = set()
         for i in range(len(gt)):
             j = int(ious[i].argmax()) if ious.shape[1] else -1
-            if j >= 0 and ious[i, j] >= 0.5 and j not in used and faces[j].label == record.boxes[i].label:
+            if j >= 0 and ious[i, j] >= 0.5 and j not in used and labels[j] == record.boxes[i].label:
                 tp += 1
                 used.add(j)
             else:

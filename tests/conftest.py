@@ -77,8 +77,8 @@ def db_url(request, tmp_path) -> str:
 def walkby(tmp_path_factory, datasets, detector) -> dict:
     """A walk-by video of 2 people per label from real crops (faces the models get right on a
     still frame), with its truth."""
-    from maskwatch.data.formats import load_dataset
     from maskwatch.data.walkby import make_walkby
+    from maskwatch.formats import load_dataset
 
     sources = [need(datasets / "crops" / "maskedfacenet"), need(datasets / "crops" / "chandrikadeb7")]
     out = tmp_path_factory.mktemp("walkby") / "walk.mp4"

@@ -1,5 +1,6 @@
 import pytest
 
+from maskwatch.errors import ConfigError
 from maskwatch.labels import LABELS, UnknownLabelError, canonical_label, label_mapping
 
 
@@ -19,6 +20,6 @@ def test_unknown_label_names_file_and_label():
 def test_user_mapping_extends_and_validates():
     mapping = label_mapping({"Maske": "with_mask"})
     assert canonical_label("maske", mapping) == "with_mask"
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         label_mapping({"x": "hat"})
     assert LABELS == ("with_mask", "without_mask", "mask_incorrect")

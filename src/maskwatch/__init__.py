@@ -2,31 +2,57 @@
 
 >>> from maskwatch import Detector
 >>> det = Detector()                       # shipped default model
->>> faces = det.detect("photo.jpg")        # or a BGR numpy array
->>> faces[0].box, faces[0].label, faces[0].score
+>>> faces = det.detect("photo.jpg")        # Detections: every face, or pass a BGR numpy array
+>>> faces = faces.above(0.3)               # what people are shown
+>>> for face in faces:
+...     print(face.box, face.label, face.score)
+
+Data sets and evaluation:
+
+>>> from maskwatch import load_dataset, evaluate
+>>> ds = load_dataset("../shared/datasets/andrewmvd-facemask", split="val")
+>>> evaluate(det, "../shared/datasets/andrewmvd-facemask", split="val")["three_class"]["stats"]["mAP50"]
 
 Counting people on cameras (tracking, one label per person, events in a database):
 
->>> from maskwatch import EventStore, load_config, run_watch
->>> run_watch(load_config("site.yaml"))
+>>> from maskwatch import WatchSettings, run_watch, EventStore
+>>> run_watch(WatchSettings.resolve("site.yaml"))
 >>> EventStore().counts()                  # {'people': ..., 'per_label': ..., 'compliance': ...}
 """
 
-from .errors import BadInputError, ImageTooLargeError, MaskwatchError, SourceError
+from .detections import Detections, Face, face_rows
+from .errors import (
+    BadInputError,
+    ConfigError,
+    ImageTooLargeError,
+    MaskwatchError,
+    MissingExtraError,
+    ModelError,
+    OutputError,
+    SourceError,
+    StoreError,
+)
 from .labels import LABELS, MASK_INCORRECT, WITH_MASK, WITHOUT_MASK
-from .models.detector import DEFAULT_MIN_SCORE, Detector, Face
+from .models.detector import Detector
 
 __version__ = "0.1.0"
 
 #: Imported on first use: ``import maskwatch`` stays light for plain detection.
 _LAZY = {
-    "FaceTracker": "maskwatch.video.tracking",
-    "PeopleCounter": "maskwatch.video.counting",
-    "Region": "maskwatch.video.counting",
-    "run_watch": "maskwatch.video.watch",
-    "load_config": "maskwatch.video.watch_config",
-    "WatchConfig": "maskwatch.video.watch_config",
+    "FaceTracker": "maskwatch.tracking.tracker",
+    "PeopleCounter": "maskwatch.tracking.counting",
+    "Region": "maskwatch.tracking.zones",
+    "run_detect": "maskwatch.pipelines.detect",
+    "run_watch": "maskwatch.pipelines.watch",
+    "FramePipeline": "maskwatch.pipelines.frames",
+    "DetectSettings": "maskwatch.settings",
+    "WatchSettings": "maskwatch.settings",
+    "ServeSettings": "maskwatch.settings",
+    "EvaluateSettings": "maskwatch.settings",
     "EventStore": "maskwatch.events.store",
+    "load_dataset": "maskwatch.formats",
+    "save_dataset": "maskwatch.formats",
+    "evaluate": "maskwatch.evaluation",
 }
 
 
@@ -39,23 +65,36 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "DEFAULT_MIN_SCORE",
     "LABELS",
     "MASK_INCORRECT",
     "WITHOUT_MASK",
     "WITH_MASK",
     "BadInputError",
+    "ConfigError",
+    "DetectSettings",
+    "Detections",
     "Detector",
+    "EvaluateSettings",
     "EventStore",
-    "FaceTracker",
-    "PeopleCounter",
-    "Region",
-    "WatchConfig",
-    "load_config",
-    "run_watch",
     "Face",
+    "FaceTracker",
+    "FramePipeline",
     "ImageTooLargeError",
     "MaskwatchError",
+    "MissingExtraError",
+    "ModelError",
+    "OutputError",
+    "PeopleCounter",
+    "Region",
+    "ServeSettings",
     "SourceError",
+    "StoreError",
+    "WatchSettings",
     "__version__",
+    "evaluate",
+    "face_rows",
+    "load_dataset",
+    "run_detect",
+    "run_watch",
+    "save_dataset",
 ]

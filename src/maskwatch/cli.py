@@ -1,4 +1,9 @@
-"""The ``maskwatch`` command: one verb per task, sensible defaults, thin over the modules."""
+"""The ``maskwatch`` command: one verb per task, thin over the package.
+
+Each verb parses its options, resolves its settings (:mod:`maskwatch.settings`: flag, then
+environment, then config file, then default) and calls one public function. Errors are
+mapped in one place, :class:`_Group`: a :class:`~maskwatch.errors.MaskwatchError` becomes one
+line on stderr and its ``exit_code`` (1 some inputs failed, 2 usage, config or setup)."""
 
 from __future__ import annotations
 
@@ -8,27 +13,63 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
 
-from .models.detector import DEFAULT_MIN_SCORE
+from .defaults import PRELABEL_MIN_SCORE
+from .errors import MaskwatchError
+from .settings import DetectSettings, EvaluateSettings, ServeSettings, WatchSettings
 
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Find faces and tell whether each wears a mask correctly."
-)
-data_app = typer.Typer(no_args_is_help=True, help="Data sets: check, stats, split, convert, crop.")
-app.add_typer(data_app, name="data")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable logs
 
-PROFILE_HELP = "fast (320 px, 60+ FPS), balanced (VGA cameras), accurate (crowds of small faces)"
+
+def error_line(message: str) -> None:
+    """One red ``error:`` line; the message is plain text (rich would eat ``[serve]``)."""
+    err.print(Text("error: ", style="red") + Text(str(message)))
 
 
-def _detector(model: Path | None, profile: str, min_score: float, threads: int | None = None):
-    from .models.detector import Detector
+class _Group(TyperGroup):
+    """The one place where errors become exit codes."""
 
-    try:
-        return Detector(model, profile=profile, min_score=min_score, threads=threads)
-    except (FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MaskwatchError as exc:
+            error_line(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Find faces and tell whether each wears a mask correctly.",
+)
+data_app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    help="Data sets: check, stats, split, convert, crop, synth, prelabel, capture, walkby.",
+)
+app.add_typer(data_app, name="data")
+
+PROFILE_HELP = "fast (256 px, the quickest), balanced (VGA cameras), accurate (crowds of small faces)"
+
+
+def _default(settings, name: str):
+    """A setting's default, for help texts (written once, in maskwatch.settings)."""
+    return settings.model_fields[name].default
+
+
+def _settings(settings_class, config: Path | None, options: dict):
+    """``settings_class`` resolved from a verb's options: an option named like a setting is
+    that setting's flag (None: not given), over the environment, over ``config``."""
+    fields = settings_class.model_fields
+    return settings_class.resolve(config, **{k: v for k, v in options.items() if k in fields})
+
+
+def _detector(model: Path | None = None, profile: str | None = None, *, threads: int | None = None):
+    """A detector for the data tools, from the same settings as ``detect``."""
+    return DetectSettings.resolve(model=model, profile=profile, threads=threads).detector()
 
 
 @app.command()
@@ -37,41 +78,37 @@ def detect(
     json_path: str | None = typer.Option(None, "--json", help="JSON Lines, one face a line ('-' for stdout)"),
     csv_path: str | None = typer.Option(None, "--csv", help="The same rows as CSV"),
     out: Path | None = typer.Option(None, "--out", help="Folder for annotated images / videos"),
-    min_score: float = typer.Option(DEFAULT_MIN_SCORE, help="Drop faces scoring lower (evaluation uses 0.05)"),
-    profile: str = typer.Option("balanced", help=PROFILE_HELP),
+    min_score: float | None = typer.Option(
+        None, help=f"Drop faces scoring lower [default: {_default(DetectSettings, 'min_score')}]"
+    ),
+    profile: str | None = typer.Option(None, help=f"{PROFILE_HELP} [default: {_default(DetectSettings, 'profile')}]"),
     model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
-    stride: int = typer.Option(1, min=1, help="Videos: analyse every Nth frame, carrying boxes forward"),
+    stride: int | None = typer.Option(None, min=1, help="Videos: analyse every Nth frame, carrying boxes forward"),
     show: bool = typer.Option(False, help="Show a live window where a display exists"),
     threads: int | None = typer.Option(None, help="CPU threads for inference (default: all cores)"),
     max_frames: int | None = typer.Option(None, help="Stop each video/stream after this many frames"),
-    stream_timeout: float = typer.Option(
-        60.0, help="Seconds a camera/stream may stay unreachable (retrying with backoff) before it is given up"
+    stream_timeout: float | None = typer.Option(
+        None,
+        help="Seconds a camera/stream may stay unreachable (retrying with backoff) before it is given up "
+        f"[default: {_default(DetectSettings, 'stream_timeout')}]",
     ),
+    config: Path | None = typer.Option(None, help="Settings YAML (flags and MASKWATCH_* variables win)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary"),
 ):
     """Detect faces and mask wearing in images, folders, videos, webcams and streams."""
-    from .detect import format_summary, run_detect
-    from .errors import SourceError
+    from .pipelines.detect import format_summary, run_detect
 
-    det = _detector(model, profile, min_score, threads)
-    try:
-        summary = run_detect(
-            det,
-            sources,
-            json_path,
-            csv_path,
-            str(out) if out else None,
-            show,
-            stride,
-            min_score,
-            progress=None if not quiet else False,
-            warn=lambda m: err.print(m, markup=False),
-            max_frames=max_frames,
-            stream_timeout=stream_timeout,
-        )
-    except SourceError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    settings = _settings(DetectSettings, config, locals())
+    summary = run_detect(
+        sources,
+        settings,
+        json_path=json_path,
+        csv_path=csv_path,
+        out=str(out) if out else None,
+        show=show,
+        progress=None if not quiet else False,
+        warn=lambda m: err.print(m, markup=False),
+    )
     if not quiet:
         err.print(format_summary(summary), markup=False)
     raise typer.Exit(0 if summary.ok else 1)
@@ -83,8 +120,14 @@ def evaluate(
     split: str | None = typer.Option(None, help="splits/<name>.txt or a sub-folder (e.g. val, test)"),
     fmt: str | None = typer.Option(None, "--format", help="voc, yolo or coco (default: detected)"),
     model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
-    profile: str = typer.Option("accurate", help=PROFILE_HELP),
-    min_score: float = typer.Option(0.05),
+    profile: str | None = typer.Option(
+        None, help=f"{PROFILE_HELP} [default: {_default(EvaluateSettings, 'profile')}]"
+    ),
+    min_score: float | None = typer.Option(
+        None,
+        help="Detections scoring lower are not counted; low, so the PR curve is complete "
+        f"[default: {_default(EvaluateSettings, 'min_score')}]",
+    ),
     classes: int | None = typer.Option(None, help="3, or 2 (mask_incorrect faces become ignore regions); default both"),
     label_map: Path | None = typer.Option(None, help="YAML of extra class-name aliases"),
     out: Path = typer.Option(Path("runs/evaluate"), help="Folder for metrics.json, report.md, report.html"),
@@ -93,26 +136,26 @@ def evaluate(
     ),
 ):
     """COCO-style metrics (pycocotools): mAP@[.5:.95], mAP@.5, per-class AP, AR."""
-    from .evaluate.report import metrics_markdown
-    from .evaluate.run import evaluate_detector
+    from .evaluation import evaluate as run_evaluate
+    from .evaluation.metrics_report import metrics_markdown
     from .labels import load_label_map
 
+    settings = EvaluateSettings.resolve(model=model, profile=profile, min_score=min_score)
     if classifier_only:
-        from .evaluate.classifier_eval import evaluate_classifier, format_classification
+        from .evaluation.classifier_eval import evaluate_classifier, format_classification
         from .models.classifier import MaskClassifier
 
         ds = _load(data, split, fmt, label_map)
-        metrics = evaluate_classifier(MaskClassifier(model), ds, out)
+        metrics = evaluate_classifier(MaskClassifier(settings.model, settings.threads), ds, out)
         print(format_classification(metrics))
         err.print(f"wrote {out}/classifier_metrics.json, confusion.png, wrong.png")
         return
-    det = _detector(model, profile, min_score)
-    results = evaluate_detector(
-        det,
+    results = run_evaluate(
+        settings.detector(),
         data,
         split,
         fmt,
-        min_score,
+        settings.min_score,
         (classes,) if classes else (3, 2),
         out,
         load_label_map(str(label_map) if label_map else None),
@@ -129,29 +172,24 @@ def train(
     export_to: Path | None = typer.Option(None, "--export", help="Also export the best model to this ONNX path"),
 ):
     """Train the mask classifier (needs the [train] extra)."""
+    from .errors import MissingExtraError
+
     try:
-        from .train.config import load_config
+        from .train.config import load_config, parse_overrides
         from .train.loop import train as run_train
     except ImportError as exc:
-        err.print(f"[red]error:[/red] training needs extras: pip install -e '.[train]' ({exc})")
-        raise typer.Exit(2) from None
-    overrides = {}
-    for item in set_:
-        key, _, value = item.partition("=")
-        import yaml
-
-        overrides[key] = yaml.safe_load(value)
-    cfg = load_config(config, overrides)
+        raise MissingExtraError("training", "train", exc.name or "") from None
+    cfg = load_config(config, parse_overrides(set_))
     result = run_train(cfg, resume=resume)
     err.print(
         f"best epoch {result.best_epoch}: validation balanced accuracy {result.best_metric:.4f}; "
         f"checkpoint {result.best_checkpoint}"
     )
-    from .train.report import write_training_report
+    from .train.training_report import write_training_report
 
     err.print(f"report: {write_training_report(result.out)}")
     if export_to:
-        export(result.best_checkpoint, export_to)
+        _print_export(export_to, _export_model(result.best_checkpoint, export_to))
 
 
 @app.command()
@@ -161,13 +199,20 @@ def export(
     version: str = typer.Option("0.1.0"),
 ):
     """Export a checkpoint to ONNX (metadata carries preprocessing and labels) + model card."""
-    from .train.export import export_onnx, write_model_card
+    _print_export(out, _export_model(checkpoint, out, version))
 
-    meta = export_onnx(checkpoint, out, version)
-    card_path = out.with_suffix(".json")
-    card = json.loads(card_path.read_text()) if card_path.exists() else {}
-    card.update({"name": meta["name"], "version": version, "export": meta})
-    write_model_card(card_path, card)
+
+def _export_model(checkpoint: Path, out: Path, version: str = "0.1.0") -> dict:
+    from .errors import MissingExtraError
+
+    try:
+        from .train.export import export_model
+    except ImportError as exc:
+        raise MissingExtraError("export", "train", exc.name or "") from None
+    return export_model(checkpoint, out, version)
+
+
+def _print_export(out: Path, meta: dict) -> None:
     err.print(
         f"wrote {out} ({meta['size_bytes'] / 1e6:.1f} MB); max |ONNX - PyTorch| probability difference "
         f"{meta['max_abs_diff_probs']:.2e}"
@@ -176,47 +221,34 @@ def export(
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all interfaces)"),
-    port: int = typer.Option(8000, help="HTTP port (API, web page, /docs, /metrics)"),
-    grpc_port: int = typer.Option(50051, help="gRPC port (0: no gRPC server)"),
+    host: str | None = typer.Option(None, help="Address to listen on (0.0.0.0: all interfaces) [default: 127.0.0.1]"),
+    port: int | None = typer.Option(None, help="HTTP port (API, web page, /docs, /metrics) [default: 8000]"),
+    grpc_port: int | None = typer.Option(None, help="gRPC port (0: no gRPC server) [default: 50051]"),
     source: str | None = typer.Option(None, help="Server-side camera for /v1/stream.mjpg (index or URL)"),
-    profile: str = typer.Option("balanced", help=PROFILE_HELP),
+    profile: str | None = typer.Option(None, help=f"{PROFILE_HELP} [default: {_default(ServeSettings, 'profile')}]"),
     model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
-    min_score: float = typer.Option(DEFAULT_MIN_SCORE),
-    workers: int = typer.Option(2, help="Inference threads"),
-    queue: int = typer.Option(16, help="Requests that may wait for a worker before 503 + Retry-After"),
-    cors_origin: list[str] = typer.Option([], help="Allow browser calls from this origin (repeatable); off by default"),
-    events_db: str | None = typer.Option(
-        None, help="Database `watch` writes, for live counts on the page (default: ./maskwatch-data if present)"
+    min_score: float | None = typer.Option(
+        None, help=f"Drop faces scoring lower [default: {_default(ServeSettings, 'min_score')}]"
     ),
+    workers: int | None = typer.Option(None, help="Inference threads [default: 2]"),
+    queue: int | None = typer.Option(None, help="Requests that may wait for a worker before 503 + Retry-After [16]"),
+    cors_origins: list[str] = typer.Option(
+        [], "--cors-origin", help="Allow browser calls from this origin (repeatable); off by default"
+    ),
+    database: str | None = typer.Option(
+        None, help="The events database `watch` writes, for live counts on the page (default: SQLite in --data-dir)"
+    ),
+    data_dir: Path | None = typer.Option(None, help="Folder of the SQLite events database [default: maskwatch-data]"),
+    config: Path | None = typer.Option(None, help="Settings YAML (flags and MASKWATCH_* variables win)"),
 ):
     """HTTP + gRPC API and the web page (upload, live webcam). Set MASKWATCH_API_KEY to require a key."""
-    try:
-        import uvicorn
+    from .errors import require
 
-        from .serve.app import create_app
-        from .serve.settings import ServeSettings
-    except ImportError as exc:
-        err.print(f"[red]error:[/red] serving needs extras: pip install -e '.[serve]' ({exc})")
-        raise typer.Exit(2) from None
-    settings = ServeSettings(workers=workers, queue=queue, cors_origins=list(cors_origin), source=source)
-    settings.events_db = events_db or settings.events_db
-    det = _detector(model, profile, min_score)
-    grpc_server = None
-    if grpc_port:
-        from .serve.grpc_server import create_grpc_server
+    require("fastapi", "maskwatch serve", "serve")
+    from .serve import run_server
 
-        grpc_server, bound = create_grpc_server(
-            det, grpc_port, host, workers=workers, api_key=settings.api_key, max_bytes=settings.max_image_bytes
-        )
-        grpc_server.start()
-        err.print(f"gRPC on {host}:{bound}")
-    err.print(f"web page and API on http://{host}:{port}/ (docs: /docs)")
-    try:
-        uvicorn.run(create_app(det, settings), host=host, port=port, log_level="info")
-    finally:
-        if grpc_server is not None:
-            grpc_server.stop(grace=2)
+    settings = _settings(ServeSettings, config, locals())
+    run_server(settings, log=lambda m: err.print(m, markup=False))
 
 
 def _logging(quiet: bool = False) -> None:
@@ -248,14 +280,18 @@ def _print_watch(result, store_url: str) -> None:
 @app.command()
 def watch(
     sources: list[str] = typer.Argument(..., help="A config YAML, or sources: video files, webcam index, RTSP/HTTP"),
-    db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite in --data-dir, or MASKWATCH_DB)"),
-    data_dir: Path | None = typer.Option(None, help="Folder for the SQLite database (default ./maskwatch-data)"),
-    profile: str | None = typer.Option(None, help=PROFILE_HELP),
+    database: str | None = typer.Option(
+        None, help="Database URL, e.g. postgresql+psycopg://user:pw@host/db (default: SQLite in --data-dir)"
+    ),
+    data_dir: Path | None = typer.Option(None, help="Folder for the SQLite database [default: maskwatch-data]"),
+    profile: str | None = typer.Option(None, help=f"{PROFILE_HELP} [default: {_default(WatchSettings, 'profile')}]"),
     model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
-    min_score: float | None = typer.Option(None, help="Faces scoring lower are not tracked (default 0.3)"),
+    min_score: float | None = typer.Option(
+        None, help=f"Faces scoring lower are not tracked [default: {_default(WatchSettings, 'min_score')}]"
+    ),
     max_fps: float | None = typer.Option(None, help="Analyse at most this many frames a second per camera"),
-    min_frames: int | None = typer.Option(None, help="Frames a track needs before the person counts (default 5)"),
-    decide_after: float | None = typer.Option(None, help="Seconds after which a lingering person is decided (5)"),
+    min_frames: int | None = typer.Option(None, help="Frames a track needs before the person counts [default: 5]"),
+    decide_after: float | None = typer.Option(None, help="Seconds after which a lingering person is decided [5]"),
     webhook: list[str] = typer.Option([], help="POST each violation here (repeatable; durable outbox)"),
     log_events: bool = typer.Option(False, help="Also log one line per violation"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and the summary only"),
@@ -264,44 +300,27 @@ def watch(
 
     Runs until every file has ended, or until Ctrl-C / SIGTERM (open tracks are decided and
     stored first). A live camera that drops is reconnected with backoff for as long as it takes."""
-    from .errors import SourceError
     from .events.store import EventStore
-    from .video.watch import run_watch
-    from .video.watch_config import config_from_sources, load_config
+    from .pipelines.watch import run_watch, watch_settings
 
     _logging(quiet)
-    try:
-        if len(sources) == 1 and sources[0].lower().endswith((".yaml", ".yml")):
-            cfg = load_config(sources[0])
-        else:
-            cfg = config_from_sources(sources)
-    except SourceError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True)
-        raise typer.Exit(2) from None
-    cfg.database = db or cfg.database
-    cfg.data_dir = str(data_dir) if data_dir else cfg.data_dir
-    cfg.profile = profile or cfg.profile
-    cfg.model = str(model) if model else cfg.model
-    cfg.min_score = cfg.min_score if min_score is None else min_score
-    for cam in cfg.cameras:
-        cam.max_fps = max_fps or cam.max_fps
-    if min_frames is not None:
-        cfg.counting.min_frames = min_frames
-    if decide_after is not None:
-        cfg.counting.decide_after = decide_after
-    cfg.sinks += [
-        {"type": "webhook", "url": u, "name": "webhook" if i == 0 else f"webhook{i + 1}"} for i, u in enumerate(webhook)
-    ]
-    if log_events:
-        cfg.sinks.append({"type": "log"})
-    try:
-        store = EventStore(cfg.database, cfg.data_dir)
-        det = _detector(Path(cfg.model) if cfg.model else None, cfg.profile, cfg.min_score)
-        err.print(f"watching {len(cfg.cameras)} camera(s); events in {store.url}", markup=False)
-        result = run_watch(cfg, det, store)
-    except (SourceError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    settings = watch_settings(
+        sources,
+        database=database,
+        data_dir=data_dir,
+        profile=profile,
+        model=model,
+        min_score=min_score,
+        max_fps=max_fps,
+        min_frames=min_frames,
+        decide_after=decide_after,
+        webhooks=webhook,
+        log_events=log_events,
+    )
+    store = EventStore(settings.database_url)
+    detector = settings.detector()
+    err.print(f"watching {len(settings.cameras)} camera(s); events in {store.url}", markup=False)
+    result = run_watch(settings, detector, store)
     _print_watch(result, store.url)
     failed = [n for n, st in result.cameras.items() if st.state == "failed" or (st.error and not st.analysed)]
     raise typer.Exit(1 if failed else 0)
@@ -313,37 +332,30 @@ def report(
     since: str | None = typer.Option(None, help="Start: ISO time (UTC), a date, 'today', or an age: 2h, 30m, 7d"),
     until: str | None = typer.Option(None, help="End, in the same forms (default: now)"),
     camera: list[str] = typer.Option([], help="Only these cameras (repeatable)"),
-    db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite in --data-dir, or MASKWATCH_DB)"),
-    data_dir: Path | None = typer.Option(None, help="Folder of the SQLite database (default ./maskwatch-data)"),
+    database: str | None = typer.Option(None, help="Database URL (default: SQLite in --data-dir)"),
+    data_dir: Path | None = typer.Option(None, help="Folder of the SQLite database [default: maskwatch-data]"),
     max_events: int = typer.Option(100, help="Violations shown with snapshots (newest first)"),
 ):
     """An HTML report of what `watch` counted: compliance over time, people per label and camera,
     the latest violations with their snapshots."""
-    from .errors import SourceError
-    from .events.report import parse_time, write_report
     from .events.store import EventStore
+    from .events.watch_report import parse_time, write_report
+    from .settings import StoreSettings
 
-    try:
-        start, end = parse_time(since), parse_time(until)
-        store = EventStore(db, data_dir)
-        data = write_report(store, out, since=start, until=end, cameras=list(camera) or None, max_events=max_events)
-    except (SourceError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    start, end = parse_time(since), parse_time(until)
+    store = EventStore(StoreSettings.resolve(database=database, data_dir=data_dir).database_url)
+    data = write_report(store, out, since=start, until=end, cameras=list(camera) or None, max_events=max_events)
     t = data["total"]
     compliance = "-" if t["compliance"] is None else f"{100 * t['compliance']:.1f}%"
     print(f"{t['people']} people, {t['violations']} violations, compliance {compliance}: wrote {out}")
 
 
 def _load(path: str, split: str | None, fmt: str | None, label_map: Path | None):
-    from .data.formats import load_dataset
+    """The data set (errors are MaskwatchErrors: the CLI's one handler reports them)."""
+    from .formats import load_dataset
     from .labels import load_label_map
 
-    try:
-        return load_dataset(path, fmt, split, load_label_map(str(label_map) if label_map else None))
-    except (FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    return load_dataset(path, fmt, split, load_label_map(str(label_map) if label_map else None))
 
 
 @data_app.command("check")
@@ -423,7 +435,7 @@ def data_convert(
     label_map: Path | None = None,
 ):
     """Convert between VOC, COCO and YOLO, or to TFRecord + label_map.pbtxt."""
-    from .data.formats import save_dataset
+    from .formats import save_dataset
 
     ds = _load(path, split, fmt, label_map)
     target = save_dataset(ds, out, to)
@@ -443,7 +455,7 @@ def data_crop(
     profile: str = "balanced",
 ):
     """Face crops with a margin into class folders, for the classifier."""
-    from .data.crop import extract_crops, save_crop_summary
+    from .data.make_crops import extract_crops, save_crop_summary
     from .models.face_detector import CenterFace
 
     ds = _load(path, split, fmt, label_map)
@@ -482,7 +494,7 @@ def data_synth(
 def data_prelabel(
     folder: Path,
     out: Path | None = typer.Option(None, help="Write XML here instead of beside images"),
-    min_score: float = 0.4,
+    min_score: float = typer.Option(PRELABEL_MIN_SCORE, help="Leave out faces scoring lower"),
     overwrite: bool = False,
     model: Path | None = None,
     profile: str = "accurate",
@@ -490,7 +502,7 @@ def data_prelabel(
     """Write PascalVOC XML with the model's boxes, for LabelImg/CVAT to correct."""
     from .data.prelabel import prelabel_folder
 
-    written, faces, problems = prelabel_folder(_detector(model, profile, min_score), folder, out, min_score, overwrite)
+    written, faces, problems = prelabel_folder(_detector(model, profile), folder, out, min_score, overwrite)
     for p in problems:
         err.print(str(p), markup=False)
     print(f"wrote {written} XML file(s) with {faces} face(s)")
@@ -530,15 +542,10 @@ def data_walkby(
 ):
     """A walk-by test video: people from a data set cross the picture, so the true counts are known."""
     from .data.walkby import make_walkby
-    from .errors import SourceError
 
     datasets = [_load(p, None, None, None) for p in paths]
-    det = _detector(None, "balanced", DEFAULT_MIN_SCORE) if verify else None
-    try:
-        truth = make_walkby(datasets, out, dict.fromkeys(labels, people), fps=fps, seed=seed, detector=det)
-    except (SourceError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    det = _detector(None, "balanced") if verify else None
+    truth = make_walkby(datasets, out, dict.fromkeys(labels, people), fps=fps, seed=seed, detector=det)
     print(json.dumps({"video": str(out), "frames": truth["frames"], "people": truth["people"]}))
 
 

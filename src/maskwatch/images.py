@@ -11,11 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import BadInputError, ImageTooLargeError
-
-#: Images with more pixels than this are refused before decoding (override with
-#: ``MASKWATCH_MAX_PIXELS``). 50 MP covers every phone and CCTV camera we know of.
-MAX_PIXELS = int(os.environ.get("MASKWATCH_MAX_PIXELS", 50_000_000))
+from .defaults import MAX_PIXELS  # 50 MP covers every phone and CCTV camera we know of
+from .errors import BadInputError, ImageTooLargeError, NotAnImageError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts"}
@@ -75,7 +72,7 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = No
         raise BadInputError(name, "empty file")
     fmt = sniff_image_format(data)
     if fmt is None:
-        raise BadInputError(name, "not an image (unrecognised file type)")
+        raise NotAnImageError(name, "not an image (unrecognised file type)")
     try:
         width, height = image_size(data)
     except Exception as exc:  # PIL raises many types for broken headers

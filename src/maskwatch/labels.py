@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .errors import BadInputError, ConfigError
+
 WITH_MASK = "with_mask"
 WITHOUT_MASK = "without_mask"
 MASK_INCORRECT = "mask_incorrect"
@@ -50,15 +52,18 @@ DEFAULT_ALIASES: dict[str, str] = {
 }
 
 
-class UnknownLabelError(ValueError):
-    """A class name that no mapping knows; carries the file so users can fix their data."""
+class UnknownLabelError(BadInputError):
+    """A class name that no mapping knows; carries the file so users can fix their data.
+
+    A :class:`~maskwatch.errors.BadInputError` whose ``path`` is the annotation file (or
+    ``""`` where none is known); the message reads as it always has."""
 
     def __init__(self, name: str, source: str | None = None):
         where = f" in {source}" if source else ""
-        super().__init__(
-            f"unknown class name {name!r}{where}; known: {', '.join(LABELS)} "
-            "(add an alias with --label-map FILE.yaml, e.g. `{name}: with_mask`)"
-        )
+        hint = f"known: {', '.join(LABELS)} (add an alias with --label-map FILE.yaml, e.g. `{{name}}: with_mask`)"
+        super().__init__(source or "", f"unknown class name {name!r}; {hint}")
+        # the message names the file inside the sentence, as before (not "path: reason")
+        self.args = (f"unknown class name {name!r}{where}; {hint}",)
         self.name = name
         self.source = source
 
@@ -68,16 +73,39 @@ def _norm(name: str) -> str:
 
 
 def label_mapping(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The default aliases plus ``extra``; each target must be one of :data:`LABELS`."""
+    """The default aliases plus ``extra``.
+
+    Args:
+        extra: more ``alias: label`` pairs; each label must be one of :data:`LABELS`.
+
+    Returns:
+        The whole mapping, keys normalised (lower case, underscores).
+
+    Raises:
+        ConfigError: a target that is not one of :data:`LABELS`.
+    """
     mapping = dict(DEFAULT_ALIASES)
     for key, value in (extra or {}).items():
         if value not in LABELS:
-            raise ValueError(f"label map target {value!r} for {key!r} is not one of {LABELS}")
+            raise ConfigError(f"label map: target {value!r} for {key!r} is not one of {', '.join(LABELS)}")
         mapping[_norm(str(key))] = value
     return mapping
 
 
 def canonical_label(name: str, mapping: Mapping[str, str] | None = None, source: str | None = None) -> str:
+    """One of :data:`LABELS` for a class name as a data set spells it.
+
+    Args:
+        name: the class name (compared lower-cased, spaces and dashes read as underscores).
+        mapping: the aliases (:func:`label_mapping`); None: :data:`DEFAULT_ALIASES`.
+        source: the file the name comes from, for the error message.
+
+    Returns:
+        The canonical label.
+
+    Raises:
+        UnknownLabelError: no alias maps ``name``.
+    """
     table = mapping if mapping is not None else DEFAULT_ALIASES
     try:
         return table[_norm(name)]
@@ -86,13 +114,24 @@ def canonical_label(name: str, mapping: Mapping[str, str] | None = None, source:
 
 
 def load_label_map(path: str | None) -> dict[str, str]:
-    """Read a YAML ``alias: label`` file (or nothing) into a full mapping."""
+    """Read a YAML ``alias: label`` file (or nothing) into a full mapping.
+
+    Args:
+        path: the YAML file; None or "": the default aliases only.
+
+    Returns:
+        The whole mapping (:func:`label_mapping`).
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, is not a mapping, or maps onto
+            something that is not one of :data:`LABELS`.
+    """
     if not path:
         return label_mapping()
-    import yaml
+    from .yaml_files import read_yaml_mapping
 
-    with open(path, encoding="utf-8") as fh:
-        extra = yaml.safe_load(fh) or {}
-    if not isinstance(extra, dict):
-        raise ValueError(f"{path}: a label map is a YAML mapping of alias: label")
+    try:
+        extra = read_yaml_mapping(path, "a label map is a YAML mapping of alias: label")
+    except ConfigError as exc:
+        raise ConfigError(f"label map: {exc}") from None
     return label_mapping({str(k): str(v) for k, v in extra.items()})

@@ -1,6 +1,5 @@
-"""Data sets: one in-memory form for VOC, COCO, YOLO and class-folder crops."""
+"""Data-set tools: check, stats, split, face crops for the classifier, synthetic masks,
+walk-by test videos, frame capture and pre-labelling.
 
-from .dataset import Box, Dataset, ImageRecord, Problem
-from .formats import load_dataset, save_dataset
-
-__all__ = ["Box", "Dataset", "ImageRecord", "Problem", "load_dataset", "save_dataset"]
+The formats themselves (VOC, COCO, YOLO, crop folders, TFRecord) and the in-memory
+:class:`~maskwatch.formats.Dataset` live in :mod:`maskwatch.formats`."""

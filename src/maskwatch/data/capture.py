@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 
-from ..video.sources import FrameReader
+from ..pipelines.sources import FrameReader
 
 
 def capture(

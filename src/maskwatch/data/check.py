@@ -6,9 +6,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..errors import BadInputError
+from ..formats.dataset import Dataset, Problem
 from ..images import read_image
 from ..progress import track
-from .dataset import Dataset, Problem
 from .split import content_hash
 
 

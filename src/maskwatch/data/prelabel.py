@@ -5,23 +5,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..defaults import PRELABEL_MIN_SCORE
 from ..errors import BadInputError
+from ..formats.dataset import Box, ImageRecord, Problem
+from ..formats.voc import write_voc_record
 from ..images import IMAGE_EXTENSIONS, read_image
 from ..progress import track
-from .dataset import Box, ImageRecord, Problem
-from .voc import write_voc_record
 
 
 def prelabel_folder(
     detector,
     folder: Path,
     out: Path | None = None,
-    min_score: float = 0.4,
+    min_score: float = PRELABEL_MIN_SCORE,
     overwrite: bool = False,
     progress: bool | None = None,
 ) -> tuple[int, int, list[Problem]]:
     """Write ``<stem>.xml`` beside each image (or under ``out``). Existing XML is kept
-    unless ``overwrite``: a human's corrections are never replaced by the model's guesses."""
+    unless ``overwrite``: a human's corrections are never replaced by the model's guesses.
+
+    Args:
+        detector: a :class:`~maskwatch.Detector`.
+        folder: the images (searched recursively).
+        out: write the XML under this folder (same relative paths); None: beside the images.
+        min_score: faces scoring lower are left out (a human adds a missed face more easily
+            than they delete many wrong ones).
+        overwrite: replace existing XML.
+        progress: show a progress bar (None: when on a terminal).
+
+    Returns:
+        (XML files written, faces written, problems: unreadable images and kept files).
+    """
     folder = Path(folder)
     images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     written = faces = 0
@@ -36,8 +50,8 @@ def prelabel_folder(
         except BadInputError as exc:
             problems.append(Problem(str(path), "unreadable_image", exc.reason))
             continue
-        found = detector.detect(image, min_score)
-        record = ImageRecord(path, [Box(*f.box, f.label) for f in found])
+        found = detector.detect(image).above(min_score)
+        record = ImageRecord(path, [Box(*box, label) for box, label in zip(found.xyxy.tolist(), found.labels)])
         write_voc_record(record, target, image.shape[1], image.shape[0])
         written += 1
         faces += len(found)

@@ -9,8 +9,9 @@ import hashlib
 from collections import defaultdict
 from pathlib import Path
 
+from ..errors import ConfigError
+from ..formats.dataset import Dataset
 from ..labels import LABELS
-from .dataset import Dataset
 
 
 def content_hash(path: Path) -> str:
@@ -22,9 +23,21 @@ def _rarest(labels: list[str], counts: dict[str, int]) -> str:
 
 
 def split_dataset(ds: Dataset, fractions: dict[str, float], seed: int = 0) -> dict[str, list[str]]:
-    """Stems per split name. Same inputs and seed give the same split on any machine."""
+    """Stems per split name. Same inputs and seed give the same split on any machine.
+
+    Args:
+        ds: the data set.
+        fractions: share of images per split name, e.g. ``{"train": 0.8, "val": 0.1, "test": 0.1}``.
+        seed: which of the many valid splits.
+
+    Returns:
+        The image stems of each split, in ``fractions``' order.
+
+    Raises:
+        ConfigError: the fractions do not sum to 1.
+    """
     if abs(sum(fractions.values()) - 1) > 1e-6:
-        raise ValueError(f"split fractions must sum to 1, got {fractions}")
+        raise ConfigError(f"split fractions must sum to 1, got {fractions}")
     counts = ds.class_counts()
     groups: dict[str, list] = defaultdict(list)
     for record in ds.images:

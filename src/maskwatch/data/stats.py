@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..formats import fill_sizes
+from ..formats.dataset import Dataset
 from ..labels import LABELS
-from .dataset import Dataset
-from .formats import fill_sizes
 
 SIZE_BINS = [0, 8, 16, 24, 32, 48, 64, 96, 128, 256, 100000]
 

@@ -15,12 +15,12 @@ import cv2
 import numpy as np
 
 from ..errors import BadInputError
+from ..formats.dataset import Dataset
 from ..images import read_image
 from ..labels import MASK_INCORRECT, WITH_MASK
 from ..models.preprocess import crop_face
 from ..progress import track
 from ..sheets import contact_sheet
-from .dataset import Dataset
 
 STYLES = ("surgical_blue", "surgical_white", "black_cloth", "patterned_cloth", "n95")
 PLACEMENTS = {"correct": WITH_MASK, "below_nose": MASK_INCORRECT, "on_chin": MASK_INCORRECT}

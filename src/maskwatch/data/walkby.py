@@ -16,10 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import BadInputError, SourceError
+from ..defaults import OUTPUT_MIN_SCORE
+from ..errors import BadInputError, ConfigError, SourceError
+from ..formats.dataset import Dataset
 from ..images import read_image
 from ..labels import LABELS
-from .dataset import Dataset
 
 
 @dataclass
@@ -101,14 +102,36 @@ def make_walkby(
     seed: int = 0,
     detector=None,
 ) -> dict:
-    """Write the video and ``<out>.json`` (the truth); returns the truth."""
+    """Write the video and ``<out>.json`` (the truth).
+
+    Args:
+        datasets: where faces come from (boxes or class-folder crops).
+        out: the video to write (.mp4).
+        people: how many people of each label walk by.
+        size: (width, height) of the video.
+        fps: frames a second.
+        walk_seconds: how long one person takes to cross.
+        spacing_seconds: time between two people entering.
+        face_px: face height in the video.
+        min_face: smallest source face (px) used.
+        seed: which faces, in which order.
+        detector: a :class:`~maskwatch.Detector`; where given, only faces it finds alone and
+            labels right (score >= 0.6) on a still frame are used.
+
+    Returns:
+        The truth: ``video``, ``fps``, ``frames``, ``people`` per label and the ``walkers``.
+
+    Raises:
+        ConfigError: a label that is not one of :data:`~maskwatch.labels.LABELS`.
+        SourceError: too few usable faces, or the video cannot be written.
+    """
     rng = random.Random(seed)
     pool = _candidates(datasets, min_face, rng)
     bg = _background(size)
     chosen: list[tuple[str, str, np.ndarray]] = []
     for label, n in people.items():
         if label not in LABELS:
-            raise ValueError(f"unknown label {label!r}; one of {LABELS}")
+            raise ConfigError(f"label: unknown label {label!r}; one of {', '.join(LABELS)}")
         got = 0
         for ds, record, box in pool[label]:
             if got >= n:
@@ -119,8 +142,10 @@ def make_walkby(
             if detector is not None:  # keep faces the models get right on a still frame
                 still = bg.copy()
                 _paste(still, sprite, (size[0] - sprite.shape[1]) // 2, (size[1] - sprite.shape[0]) // 2)
-                faces = detector.detect(still)
-                if len(faces) != 1 or faces[0].label != label or faces[0].score < 0.6:
+                # the faces a person would be shown (detect's default min_score before it
+                # returned every face)
+                faces = detector.detect(still).above(OUTPUT_MIN_SCORE)
+                if len(faces) != 1 or faces.labels[0] != label or float(faces.confidence[0]) < 0.6:
                     continue
             chosen.append((label, str(record.path), sprite))
             got += 1

@@ -4,21 +4,14 @@ brought up to date with Alembic every time a database is opened."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from ..errors import SourceError
+from ..errors import StoreError
 
-#: Where the SQLite database and nothing else lives unless a URL is given.
-DEFAULT_DATA_DIR = Path(os.environ.get("MASKWATCH_DATA", "maskwatch-data"))
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-def default_url(data_dir: str | Path | None = None) -> str:
-    return f"sqlite:///{Path(data_dir or DEFAULT_DATA_DIR) / 'maskwatch.db'}"
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -32,17 +25,21 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def open_engine(url: str | None = None, data_dir: str | Path | None = None, migrate_schema: bool = True) -> Engine:
-    """An engine for ``url`` (default: SQLite under ``data_dir``), schema migrated to head."""
-    url = url or os.environ.get("MASKWATCH_DB") or default_url(data_dir)
-    parsed = make_url(url)
+def open_engine(url: str, migrate_schema: bool = True) -> Engine:
+    """An engine for ``url``, schema migrated to head."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise StoreError(
+            f"database: {url!r} is not a database URL (sqlite:///file.db, postgresql+psycopg://...)"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise SourceError(f"{folder}: cannot create the data folder ({exc.strerror or exc})") from None
+                raise StoreError(f"{folder}: cannot create the data folder ({exc.strerror or exc})") from None
         engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -76,7 +73,7 @@ def migrate(engine: Engine, revision: str = "head", downgrade: bool = False) -> 
         from sqlalchemy.exc import SQLAlchemyError
 
         if isinstance(exc, SQLAlchemyError | OSError):
-            raise SourceError(f"{engine.url.render_as_string()}: cannot open the events database ({exc})") from exc
+            raise StoreError(f"{engine.url.render_as_string()}: cannot open the events database ({exc})") from exc
         raise
 
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..errors import DeliveryError
 from .schema import Delivery, Event
-from .sinks import DeliveryError
-from .store import EventStore, event_payload, utcnow
+from .store import EventStore, event_dict, utcnow
 
 log = logging.getLogger("maskwatch.events")
 
@@ -80,7 +80,7 @@ class OutboxWorker:
             sink = self.sinks[row.sink]
             row.attempts += 1
             try:
-                sink.send(event_payload(event))
+                sink.send(event_dict(event))
             except DeliveryError as exc:
                 row.last_error = str(exc)
                 if exc.permanent:

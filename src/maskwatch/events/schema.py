@@ -56,7 +56,11 @@ class Event(Base):
     track_id: Mapped[int] = mapped_column(Integer)
     label: Mapped[str] = mapped_column(String(32))
     score: Mapped[float] = mapped_column(Float)
-    box: Mapped[str] = mapped_column(String(64))  # "x1,y1,x2,y2" in frame pixels
+    # the face box in frame pixels
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
     face_jpeg: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
     frame_jpeg: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
 

@@ -9,15 +9,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError, DeliveryError
+
 log = logging.getLogger("maskwatch.events")
-
-
-class DeliveryError(Exception):
-    """A failed delivery. ``permanent`` ones (a 4xx other than 408/429) are not retried."""
-
-    def __init__(self, message: str, permanent: bool = False):
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass
@@ -76,7 +70,7 @@ def make_sink(spec: dict):
     kind = spec.get("type")
     if kind == "webhook":
         if not spec.get("url"):
-            raise ValueError("a webhook sink needs a url")
+            raise ConfigError("sinks: a webhook sink needs a url")
         return WebhookSink(
             url=spec["url"],
             name=spec.get("name", "webhook"),
@@ -85,4 +79,4 @@ def make_sink(spec: dict):
         )
     if kind == "log":
         return LogSink(name=spec.get("name", "log"))
-    raise ValueError(f"unknown sink type {kind!r}; one of webhook, log")
+    raise ConfigError(f"sinks: unknown sink type {kind!r}; one of webhook, log")

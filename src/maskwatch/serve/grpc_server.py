@@ -11,6 +11,8 @@ from pathlib import Path
 
 import grpc
 
+from ..defaults import OUTPUT_MIN_SCORE
+from ..detections import Detections
 from ..errors import BadInputError, ImageTooLargeError
 from ..images import decode_image
 
@@ -24,33 +26,30 @@ def load_proto():
     return grpc.protos_and_services("maskwatch.proto")
 
 
-def _response(pb, detector, request, max_bytes: int):
+def detect_response(pb, dets: Detections, request_id: str, width: int, height: int, model_version: str):
+    """The ``DetectResponse`` of one image's faces (landmarks flattened to x, y, x, y, ...)."""
+    faces = [
+        pb.Face(x1=x1, y1=y1, x2=x2, y2=y2, label=label, score=score, landmarks=[v for p in marks for v in p])
+        for (x1, y1, x2, y2), label, score, marks in zip(
+            dets.xyxy.tolist(), dets.labels, dets.confidence.tolist(), dets.landmarks.tolist()
+        )
+    ]
+    return pb.DetectResponse(id=request_id, width=width, height=height, faces=faces, model_version=model_version)
+
+
+def _response(pb, detector, request, max_bytes: int, min_score: float, max_pixels: int | None):
     if len(request.image) > max_bytes:
         return pb.DetectResponse(
             id=request.id, error=f"image exceeds {max_bytes:,} bytes"
         ), grpc.StatusCode.RESOURCE_EXHAUSTED
     try:
-        image = decode_image(request.image, request.id or "image")
+        image = decode_image(request.image, request.id or "image", max_pixels)
     except ImageTooLargeError as exc:
         return pb.DetectResponse(id=request.id, error=str(exc)), grpc.StatusCode.RESOURCE_EXHAUSTED
     except BadInputError as exc:
         return pb.DetectResponse(id=request.id, error=str(exc)), grpc.StatusCode.INVALID_ARGUMENT
-    faces = detector.detect(image, request.min_score or None)
-    out = [
-        pb.Face(
-            x1=f.box[0],
-            y1=f.box[1],
-            x2=f.box[2],
-            y2=f.box[3],
-            label=f.label,
-            score=f.score,
-            landmarks=[v for point in (f.landmarks or ()) for v in point],
-        )
-        for f in faces
-    ]
-    return pb.DetectResponse(
-        id=request.id, width=image.shape[1], height=image.shape[0], faces=out, model_version=detector.model_version
-    ), None
+    dets = detector.detect(image).above(request.min_score or min_score)
+    return detect_response(pb, dets, request.id, image.shape[1], image.shape[0], detector.model_version), None
 
 
 class _Auth(grpc.ServerInterceptor):
@@ -77,20 +76,24 @@ def create_grpc_server(
     workers: int = 4,
     api_key: str | None = None,
     max_bytes: int = 20 * 1024 * 1024,
+    min_score: float = OUTPUT_MIN_SCORE,
+    max_pixels: int | None = None,
 ) -> tuple[grpc.Server, int]:
-    """A started-later server and the port it bound (pass 0 for any free port)."""
+    """A started-later server and the port it bound (pass 0 for any free port). A request's
+    ``min_score`` (when not 0) overrides ``min_score``."""
     pb, services = load_proto()
 
     class Servicer(services.MaskWatchServicer):
         def Detect(self, request, context):  # noqa: N802 - gRPC method names
-            response, status = _response(pb, detector, request, max_bytes)
+            response, status = _response(pb, detector, request, max_bytes, min_score, max_pixels)
             if status is not None:
                 context.abort(status, response.error)
             return response
 
         def DetectStream(self, request_iterator, context):  # noqa: N802
             for request in request_iterator:
-                response, _ = _response(pb, detector, request, max_bytes)  # a bad frame does not end the stream
+                # a bad frame does not end the stream
+                response, _ = _response(pb, detector, request, max_bytes, min_score, max_pixels)
                 yield response
 
     server = grpc.server(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -22,3 +24,8 @@ class ServeMetrics:
         self.in_flight = Gauge(
             "maskwatch_inference_pending", "Requests running or queued for inference", registry=self.registry
         )
+
+    def record(self, route: str, status: int, started: float) -> None:
+        """One request of ``route`` ended with ``status``; ``started`` is its perf_counter."""
+        self.requests.labels(route, str(status)).inc()
+        self.latency.labels(route).observe(time.perf_counter() - started)

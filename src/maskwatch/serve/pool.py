@@ -9,12 +9,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..errors import HttpError
 
-class Busy(Exception):
-    """The server is at capacity; retry after ``retry_after`` seconds."""
+
+class Busy(HttpError):
+    """The server is at capacity: 503, retry after ``retry_after`` seconds."""
 
     def __init__(self, retry_after: int = 1):
-        super().__init__("server busy: inference queue is full, retry later")
+        super().__init__(503, "server busy: inference queue is full, retry later", {"Retry-After": str(retry_after)})
         self.retry_after = retry_after
 
 

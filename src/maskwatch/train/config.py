@@ -8,6 +8,9 @@ from typing import Any
 
 import yaml
 
+from ..errors import ConfigError
+from ..yaml_files import read_yaml_mapping
+
 
 @dataclass
 class SourceConfig:
@@ -99,7 +102,7 @@ def _build(cls, values: dict[str, Any] | None):
     known = {f.name: f for f in fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+        raise ConfigError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
     kwargs = {}
     for name, value in values.items():
         if name in ("data", "model", "augment"):
@@ -113,10 +116,48 @@ def _build(cls, values: dict[str, Any] | None):
     return cls(**kwargs)
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set key=value`` items as :func:`load_config`'s ``overrides``.
+
+    Args:
+        items: ``dotted.key=value`` strings; each value is read as YAML (``3`` is an int,
+            ``true`` a bool, ``[1, 2]`` a list, anything else a string).
+
+    Returns:
+        ``{dotted key: value}``, later items winning.
+
+    Raises:
+        ConfigError: an item with no ``=`` or no key, or a value that is not valid YAML.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: use key=value, e.g. --set epochs=3")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({str(exc).splitlines()[0]})") from None
+    return overrides
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The training config from a YAML file, with overrides, on top of the defaults.
+
+    Args:
+        path: a YAML file of :class:`TrainConfig` keys; None: the defaults.
+        overrides: ``{dotted.key: value}`` (``data.size``, ``model.backbone``...), as
+            :func:`parse_overrides` makes from ``--set``.
+
+    Returns:
+        The :class:`TrainConfig`.
+
+    Raises:
+        ConfigError: the file cannot be read or is not a YAML mapping, or a key no setting has.
+    """
     values: dict[str, Any] = {}
     if path:
-        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        values = read_yaml_mapping(path, "a training config is a YAML mapping of key: value")
     for dotted, value in (overrides or {}).items():
         node = values
         *parents, last = dotted.split(".")

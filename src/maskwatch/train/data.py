@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, WeightedRandomSampler
 
+from ..errors import BadInputError
 from ..labels import LABELS
 from ..models.preprocess import to_tensor
 
@@ -29,7 +30,7 @@ class CropFolder(Dataset):
             if folder.is_dir():
                 self.items += [(p, idx) for p in sorted(folder.glob("*.jpg")) if keep is None or crop_source(p) in keep]
         if not self.items:
-            raise FileNotFoundError(f"{root}: no crops in {'/'.join(LABELS)} sub-folders")
+            raise BadInputError(str(root), f"no crops in {'/'.join(LABELS)} sub-folders")
         self.size = size
         self.augment = augment
 

@@ -25,7 +25,18 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, dict]:
 
 
 def export_onnx(checkpoint: Path, out: Path, version: str = "0.1.0", extra_meta: dict | None = None) -> dict:
-    """Write ``out`` (ONNX); return metadata with the max |ONNX - PyTorch| difference."""
+    """Write ``out`` (ONNX) with everything inference needs in its metadata.
+
+    Args:
+        checkpoint: a ``best.pt`` from ``maskwatch train``.
+        out: the ONNX file to write.
+        version: the model version written into the metadata.
+        extra_meta: more metadata entries (stringified).
+
+    Returns:
+        The metadata, plus ``max_abs_diff_probs`` (the max |ONNX - PyTorch| probability
+        difference on a random batch) and ``size_bytes``.
+    """
     import onnx
     import onnxruntime as ort
 
@@ -79,6 +90,30 @@ def export_onnx(checkpoint: Path, out: Path, version: str = "0.1.0", extra_meta:
     got /= got.sum(1, keepdims=True)
     meta["max_abs_diff_probs"] = float(np.abs(got - expected).max())
     meta["size_bytes"] = out.stat().st_size
+    return meta
+
+
+def export_model(checkpoint: str | Path, out: str | Path, version: str = "0.1.0") -> dict:
+    """Export a checkpoint to ONNX and merge the export into the model card beside it.
+
+    The card (``out`` with ``.json``, and its ``.md``) keeps whatever was written there
+    before (summary, data, metrics from ``scripts/model_card.py``); ``name``, ``version``
+    and ``export`` are replaced.
+
+    Args:
+        checkpoint: a ``best.pt`` from ``maskwatch train``.
+        out: the ONNX file to write.
+        version: the model version written into the metadata and the card.
+
+    Returns:
+        The export metadata (:func:`export_onnx`): ``size_bytes``, ``max_abs_diff_probs``...
+    """
+    out = Path(out)
+    meta = export_onnx(Path(checkpoint), out, version)
+    card_path = out.with_suffix(".json")
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    card.update({"name": meta["name"], "version": version, "export": meta})
+    write_model_card(card_path, card)
     return meta
 
 

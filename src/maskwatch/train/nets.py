@@ -10,6 +10,8 @@ import importlib.resources
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 
 def _conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -89,7 +91,7 @@ def build_model(
     ``freeze_blocks`` keeps the first N feature blocks fixed: low-level filters transfer as
     they are, and training on 2 CPU cores gets faster."""
     if backbone != "mobilenet_v2":
-        raise ValueError(f"unknown backbone {backbone!r} (available: mobilenet_v2)")
+        raise ConfigError(f"model.backbone: unknown backbone {backbone!r} (available: mobilenet_v2)")
     model = MobileNetV2(num_classes, dropout)
     if pretrained:
         state = {k: v for k, v in imagenet_mobilenet_v2_state().items() if not k.startswith("classifier.")}

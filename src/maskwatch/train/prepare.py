@@ -8,9 +8,9 @@ import json
 import random
 from pathlib import Path
 
-from ..data.crop import extract_crops, fit_box_correction
-from ..data.formats import load_dataset
+from ..data.make_crops import extract_crops, fit_box_correction
 from ..data.split import split_dataset
+from ..formats import load_dataset
 from ..labels import load_label_map
 from ..models.face_detector import CenterFace
 from .config import DataConfig, SourceConfig

@@ -173,7 +173,7 @@ async function refreshWatch() {
   $("watch-events").innerHTML = s.events.map((e) =>
     `<figure class="event ${esc(e.label)}" data-id="${esc(e.id)}"><a href="${withKey(e.frame_url)}" target="_blank">` +
     `<img src="${withKey(e.face_url)}" alt="face"></a><figcaption><b>${esc(e.label)}</b> ${e.score.toFixed(2)}<br>` +
-    `${esc(e.camera)} #${e.track_id}<br>${new Date(e.time + "Z").toLocaleTimeString()}</figcaption></figure>`).join("")
+    `${esc(e.camera)} #${e.track_id}<br>${new Date(/(Z|[+-]\d\d:\d\d)$/.test(e.time) ? e.time : e.time + "Z").toLocaleTimeString()}</figcaption></figure>`).join("")
     || "<p class='status'>None yet.</p>";
 }
 document.querySelector('[data-tab="watch"]').addEventListener("click", () => {

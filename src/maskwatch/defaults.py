@@ -1,0 +1,23 @@
+"""Every default maskwatch has, written once. :mod:`maskwatch.settings` builds the typed
+settings from these; the models read them without importing the settings machinery, so
+``import maskwatch`` stays light."""
+
+from pathlib import Path
+
+#: The face network's input size for every command unless told otherwise (``evaluate`` uses
+#: ``accurate``); see ``maskwatch.models.face_detector.PROFILES``.
+DEFAULT_PROFILE = "balanced"
+EVALUATION_PROFILE = "accurate"
+#: People-facing output (CLI, API, watch) drops faces scoring lower: mostly wrong background
+#: detections. On the classifier's validation holdout F1 is flat from 0.30 to 0.40 and 0.30
+#: keeps the most faces (``scripts/tune_min_score.py``).
+OUTPUT_MIN_SCORE = 0.3
+#: Evaluation keeps faint faces so that the precision-recall curve is complete.
+EVALUATION_MIN_SCORE = 0.05
+#: ``data prelabel`` writes boxes people will correct: fewer, surer ones.
+PRELABEL_MIN_SCORE = 0.4
+#: Images with more pixels are refused before decoding (decompression bombs).
+MAX_PIXELS = 50_000_000
+#: The folder and file of the default SQLite events database.
+DEFAULT_DATA_DIR = Path("maskwatch-data")
+DATABASE_FILE = "maskwatch.db"

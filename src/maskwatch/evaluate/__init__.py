@@ -1,1 +1,0 @@
-"""Evaluation: COCO-style detection metrics (pycocotools) and classifier metrics on crops."""

@@ -1,0 +1,71 @@
+"""``maskwatch evaluate``: the detector end to end on an annotated data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..defaults import EVALUATION_MIN_SCORE
+from ..formats import load_dataset
+from .coco_eval import coco_metrics, face_recall, ground_truth, predict_dataset
+from .metrics_report import write_report
+
+
+def evaluate(
+    detector,
+    data: str | Path,
+    split: str | None = None,
+    fmt: str | None = None,
+    min_score: float = EVALUATION_MIN_SCORE,
+    classes: tuple[int, ...] = (3, 2),
+    out: Path | None = None,
+    label_map=None,
+    progress: bool | None = None,
+) -> dict:
+    """COCO-style metrics (pycocotools) of ``detector`` on an annotated data set.
+
+    Every face is scored for every class and faint faces are kept down to ``min_score``, so
+    the precision-recall curve is complete: build the detector with a face threshold no
+    higher than ``min_score`` (``EvaluateSettings.resolve(...).detector()`` does).
+
+    Args:
+        detector: a :class:`~maskwatch.Detector`.
+        data: a VOC/YOLO/crops folder or a COCO JSON file.
+        split: a ``splits/<split>.txt`` or sub-folder name; None: every image.
+        fmt: the data set's format; None: detected.
+        min_score: (face, class) scores below it are not counted as detections.
+        classes: which metrics: 3 (all labels), 2 (mask_incorrect faces become ignore
+            regions), or both.
+        out: a folder for ``metrics.json``, ``report.md`` and ``report.html``; None: none.
+        label_map: class-name aliases (:func:`maskwatch.labels.load_label_map`); None: the
+            defaults.
+        progress: show a progress bar (None: when on a terminal).
+
+    Returns:
+        ``dataset``, ``images``, ``model``, ``profile``, ``min_score``, ``failed_images``,
+        ``problems``, ``face_recall50``, ``three_class`` and/or ``two_class``
+        (:func:`~maskwatch.evaluation.coco_eval.coco_metrics`) and, with ``out``, ``files``.
+
+    Raises:
+        BadInputError: the data set cannot be read.
+        ConfigError: an unknown format or split.
+    """
+    ds = load_dataset(data, fmt, split, label_map)
+    preds, failed = predict_dataset(detector, ds, min_score, progress)
+    results: dict = {
+        "dataset": f"{data}{':' + split if split else ''}",
+        "images": len(ds.images),
+        "model": detector.model_version,
+        "profile": detector.profile,
+        "min_score": min_score,
+        "failed_images": failed,
+        "problems": [str(p) for p in ds.problems],
+    }
+    gt3 = ground_truth(ds, 3)
+    results["face_recall50"] = face_recall(gt3, preds)
+    if 3 in classes:
+        results["three_class"] = coco_metrics(gt3, preds, 3)
+    if 2 in classes:
+        results["two_class"] = coco_metrics(ground_truth(ds, 2), preds, 2)
+    if out:
+        results["files"] = {k: str(v) for k, v in write_report(results, Path(out)).items()}
+    return results

@@ -1,0 +1,227 @@
+"""What ``maskwatch detect SOURCE...`` can read, and a frame reader for videos and streams.
+
+Decoding runs in its own thread so a slow network camera never stalls inference, and a
+live stream that drops is reopened with exponential backoff until ``max_outage`` seconds
+have passed without a frame."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import SourceError
+from ..images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
+#: Seconds a live stream may stay down (reconnecting with backoff) before we give up
+#: (``detect --stream-timeout`` sets it per run).
+STREAM_MAX_OUTAGE = 60.0
+#: Files beside images that are not worth a warning (annotations, notes).
+QUIET_EXTENSIONS = {".xml", ".txt", ".json", ".yaml", ".yml", ".csv", ".md", ".pbtxt", ".db"}
+STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    kind: str  # image | video | camera | stream | skip (stray file in a folder) | missing (named, not there)
+    spec: str
+    reason: str = ""
+
+
+def _classify_file(path: Path) -> SourceItem:
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTENSIONS:
+        return SourceItem("image", str(path))
+    if ext in VIDEO_EXTENSIONS:
+        return SourceItem("video", str(path))
+    # no telling extension: sniff the bytes rather than trusting the name
+    from ..images import sniff_image_format
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        return SourceItem("skip", str(path), f"cannot read ({exc.strerror})")
+    if sniff_image_format(head + b"\0" * 16):
+        return SourceItem("image", str(path))
+    return SourceItem("skip", str(path), f"not an image or video (extension {ext or 'none'!r})")
+
+
+def expand_sources(specs: list[str]) -> list[SourceItem]:
+    """Images, folders (recursive), globs, videos, webcam indices and stream URLs."""
+    items: list[SourceItem] = []
+    for spec in specs:
+        if spec.isdigit():
+            items.append(SourceItem("camera", spec))
+        elif spec.lower().startswith(STREAM_PREFIXES):
+            items.append(SourceItem("stream", spec))
+        elif os.path.isdir(spec):
+            for p in sorted(Path(spec).rglob("*")):
+                if p.is_file() and not p.name.startswith("."):
+                    item = _classify_file(p)
+                    if item.kind != "skip" or p.suffix.lower() not in QUIET_EXTENSIONS:
+                        items.append(item)
+        elif os.path.exists(spec):
+            items.append(_classify_file(Path(spec)))
+        elif any(ch in spec for ch in "*?["):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches:
+                items.append(SourceItem("missing", spec, "glob matched no files"))
+            items += [_classify_file(Path(m)) for m in matches if os.path.isfile(m)]
+        else:
+            items.append(SourceItem("missing", spec, "no such file, folder, camera or stream"))
+    return items
+
+
+@dataclass
+class Frame:
+    image: np.ndarray
+    index: int
+    t: float  # seconds since the start (video time for files, wall time for live sources)
+
+
+_END = object()
+
+
+class FrameReader:
+    """Iterate frames of a video file, webcam or stream, decoded in a background thread.
+
+    Files are read completely (the queue blocks the decoder, no frame is dropped); live
+    sources keep only the newest frames (old ones are dropped, so latency stays low)."""
+
+    def __init__(
+        self,
+        spec: str,
+        kind: str | None = None,
+        queue_size: int = 8,
+        max_outage: float = STREAM_MAX_OUTAGE,
+        backoff: tuple[float, float] = (0.5, 8.0),
+        stop: threading.Event | None = None,
+    ):
+        self.spec = spec
+        self.kind = kind or (
+            "camera" if spec.isdigit() else "stream" if spec.lower().startswith(STREAM_PREFIXES) else "video"
+        )
+        self.live = self.kind in ("camera", "stream")
+        self.max_outage = max_outage
+        self.backoff = backoff
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.error: SourceError | None = None
+        self.reconnects = 0
+        self._stop = stop or threading.Event()  # a watch worker shares its own: shutdown ends retries
+        self._cap = self._open_with_retry() if self.live else self._open()
+        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
+        if not (0 < self.fps < 1000):
+            self.fps = 25.0
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not self.live else 0
+        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        self._thread = threading.Thread(target=self._run, name=f"reader:{spec}", daemon=True)
+
+    def _open(self) -> cv2.VideoCapture:
+        if self.kind == "video" and not os.path.exists(self.spec):
+            raise SourceError(f"{self.spec}: no such video file")
+        cap = cv2.VideoCapture(int(self.spec)) if self.kind == "camera" else cv2.VideoCapture(self.spec)
+        if not cap.isOpened():
+            cap.release()
+            what = {
+                "camera": "cannot open webcam",
+                "stream": "cannot connect to stream",
+                "video": "cannot open video (corrupt or unsupported format)",
+            }[self.kind]
+            raise SourceError(f"{self.spec}: {what}")
+        return cap
+
+    def _open_with_retry(self) -> cv2.VideoCapture:
+        """A camera that is still booting gets the same backoff as one that dropped."""
+        started, delay = time.monotonic(), self.backoff[0]
+        while True:
+            try:
+                return self._open()
+            except SourceError as exc:
+                left = self.max_outage - (time.monotonic() - started)
+                if left <= 0:
+                    raise SourceError(f"{exc} (gave up after {self.max_outage:.0f} s of retries)") from None
+                if self._stop.wait(min(delay, left)):
+                    raise SourceError(f"{exc} (stopped while retrying)") from None
+                delay = min(delay * 2, self.backoff[1])
+
+    def _put(self, item) -> None:
+        if self.live:
+            while True:
+                try:
+                    self.queue.put_nowait(item)
+                    return
+                except queue.Full:
+                    with contextlib.suppress(queue.Empty):
+                        self.queue.get_nowait()  # drop the oldest frame
+        else:
+            while not self._stop.is_set():
+                try:
+                    self.queue.put(item, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
+    def _reconnect(self) -> bool:
+        """Reopen a dropped live source with backoff; False once the outage is too long."""
+        started, delay = time.monotonic(), self.backoff[0]
+        self._cap.release()
+        while not self._stop.is_set() and time.monotonic() - started < self.max_outage:
+            if self._stop.wait(min(delay, max(0.0, self.max_outage - (time.monotonic() - started)))):
+                break
+            try:
+                self._cap = self._open()
+                self.reconnects += 1
+                return True
+            except SourceError:
+                delay = min(delay * 2, self.backoff[1])
+        return False
+
+    def _run(self) -> None:
+        index, t0 = 0, time.monotonic()
+        try:
+            while not self._stop.is_set():
+                ok, image = self._cap.read()
+                if not ok or image is None:
+                    if self.live:
+                        if self._reconnect():
+                            continue
+                        self.error = SourceError(
+                            f"{self.spec}: stream dropped and did not come back within {self.max_outage:.0f} s"
+                        )
+                    elif index == 0:
+                        self.error = SourceError(f"{self.spec}: no frame could be decoded (corrupt or empty video)")
+                    break
+                t = time.monotonic() - t0 if self.live else index / self.fps
+                self._put(Frame(image, index, t))
+                index += 1
+        finally:
+            self._cap.release()
+            self._put(_END)
+
+    def __iter__(self) -> Iterator[Frame]:
+        self._thread.start()
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                break
+            yield item
+        if self.error:
+            raise self.error
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop decoding and wait for the thread: an OpenCV capture still reading while the
+        interpreter exits aborts the process ("terminate called without an active exception")."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)

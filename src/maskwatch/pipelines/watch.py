@@ -1,0 +1,354 @@
+"""``maskwatch watch``: every camera in its own worker thread (one shared, thread-safe
+Detector), each with its own tracker and counter, all writing to one events database.
+
+A live camera that drops is retried with backoff for as long as it takes (or
+``reconnect_timeout``), and never stops the others. SIGINT/SIGTERM stop the workers,
+which decide and store every track still open, and the outbox gets a last try."""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import cv2
+import numpy as np
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import SourceError
+from ..events.outbox import OutboxWorker
+from ..events.sinks import make_sink
+from ..events.store import EventStore, PersonRecord, event_dict, record_event, utcnow
+from ..settings import CameraConfig, WatchSettings
+from ..tracking.counting import CountedPerson, PeopleCounter
+from ..tracking.tracker import FaceTracker
+from ..tracking.zones import Region
+from .frames import FramePipeline
+from .sources import FrameReader
+
+log = logging.getLogger("maskwatch.watch")
+#: Decided people kept in memory while the database cannot take them (full disk, outage).
+MAX_UNSAVED = 1000
+
+
+def encode_snapshots(frame: np.ndarray, box, quality: int = 85, max_side: int = 1280) -> tuple[bytes, bytes]:
+    """(face JPEG, frame JPEG with the face boxed). The face crop keeps some context."""
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = box
+    mx, my = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
+    cx1, cy1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
+    cx2, cy2 = min(w, int(math.ceil(x2 + mx))), min(h, int(math.ceil(y2 + my)))
+    crop = frame[cy1:cy2, cx1:cx2] if cx2 > cx1 and cy2 > cy1 else frame
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality]
+    face_jpeg = cv2.imencode(".jpg", crop, params)[1].tobytes()
+    boxed = frame.copy()
+    cv2.rectangle(boxed, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 255), max(2, w // 400))
+    scale = max_side / max(h, w)
+    if scale < 1:
+        boxed = cv2.resize(boxed, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+    return face_jpeg, cv2.imencode(".jpg", boxed, params)[1].tobytes()
+
+
+@dataclass
+class CameraStats:
+    frames: int = 0
+    analysed: int = 0
+    people: dict = field(default_factory=dict)
+    events: int = 0
+    reconnects: int = 0
+    state: str = "starting"
+    error: str | None = None
+
+
+class CameraWorker(threading.Thread):
+    def __init__(
+        self, camera: CameraConfig, config: WatchSettings, detector, store: EventStore, sinks: list, run_id: str
+    ):
+        super().__init__(name=f"camera:{camera.name}", daemon=True)
+        self.camera, self.config, self.detector, self.store = camera, config, detector, store
+        self.sinks = sinks
+        self.durable = [s.name for s in sinks if getattr(s, "durable", False)]
+        self.run_id = run_id
+        self.stats = CameraStats()
+        self._halt = threading.Event()
+        self._reader_stop = threading.Event()
+        self._last_beat = 0.0
+        self._unsaved: list[PersonRecord] = []
+        self._fps_window: list[float] = []
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._reader_stop.set()
+
+    # -- storing -------------------------------------------------------------------------
+    def _store(self, person: CountedPerson, wall0: datetime) -> None:
+        face_jpeg = frame_jpeg = None
+        if person.violation and person.frame is not None:
+            face_jpeg, frame_jpeg = encode_snapshots(person.frame, person.box, self.config.snapshot_quality)
+        record = PersonRecord(
+            camera=self.camera.name,
+            run_id=self.run_id,
+            track_id=person.track_id,
+            label=person.label,
+            score=person.score,
+            frames=person.frames,
+            first_seen=wall0 + timedelta(seconds=person.first_t),
+            last_seen=wall0 + timedelta(seconds=person.last_t),
+            box=person.box,
+            face_jpeg=face_jpeg,
+            frame_jpeg=frame_jpeg,
+        )
+        self._unsaved.append(record)
+        self._save_backlog()
+
+    def _save_backlog(self) -> None:
+        """Write what is waiting, oldest first. A full disk or a database that is down keeps
+        records in memory (up to ``MAX_UNSAVED``) until it can take them again."""
+        while self._unsaved:
+            record = self._unsaved[0]
+            try:
+                event_id = self.store.record(record, self.durable)
+            except IntegrityError:  # committed before the connection dropped: it is there
+                self._unsaved.pop(0)
+                continue
+            except Exception as exc:
+                if len(self._unsaved) > MAX_UNSAVED:
+                    lost = self._unsaved.pop(0)
+                    log.error(
+                        "camera %s: dropped track %s, %d records waiting: %s",
+                        self.camera.name,
+                        lost.track_id,
+                        len(self._unsaved),
+                        exc,
+                    )
+                elif len(self._unsaved) == 1 or len(self._unsaved) % 50 == 0:
+                    log.error(
+                        "camera %s: cannot store (%d waiting, retrying): %s", self.camera.name, len(self._unsaved), exc
+                    )
+                return
+            self._unsaved.pop(0)
+            self._after_store(record, event_id)
+
+    def _after_store(self, record: PersonRecord, event_id: str | None) -> None:
+        self.stats.people[record.label] = self.stats.people.get(record.label, 0) + 1
+        if event_id:
+            self.stats.events += 1
+            payload = event_dict(record_event(record, event_id))
+            for sink in self.sinks:
+                if not getattr(sink, "durable", False):
+                    try:
+                        sink.send(payload)
+                    except Exception as exc:  # a log sink failing must not stop counting
+                        log.warning("sink %s: %s", sink.name, exc)
+
+    def _beat(self, state: str, reader: FrameReader | None = None, message: str | None = None, force=False) -> None:
+        now = time.monotonic()
+        if not force and state == self.stats.state and now - self._last_beat < 2.0:
+            return
+        self.stats.state = state
+        self._last_beat = now
+        window = self._fps_window
+        fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 and window[-1] > window[0] else 0.0
+        try:
+            self.store.heartbeat(
+                self.camera.name,
+                self.camera.source,
+                state,
+                self.stats.analysed,
+                self.stats.reconnects + (reader.reconnects if reader else 0),
+                fps,
+                message,
+            )
+        except Exception as exc:
+            log.warning("camera %s: heartbeat not stored: %s", self.camera.name, exc)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        cam = self.camera
+        delay = 0.5
+        live = cam.source.isdigit() or "://" in cam.source
+        while not self._halt.is_set():
+            self._reader_stop = threading.Event()
+            if self._halt.is_set():
+                break
+            try:
+                reader = FrameReader(
+                    cam.source,
+                    max_outage=cam.reconnect_timeout or (math.inf if live else 60),
+                    stop=self._reader_stop,
+                )
+            except SourceError as exc:
+                self.stats.error = str(exc)
+                if not live or self._halt.is_set():
+                    log.error("camera %s: %s", cam.name, exc)
+                    self._beat("failed", message=str(exc), force=True)
+                    return
+                self._beat("reconnecting", message=str(exc), force=True)
+                self._halt.wait(delay)
+                delay = min(delay * 2, 30.0)
+                self.stats.reconnects += 1
+                continue
+            delay = 0.5
+            self._beat("running", reader, force=True)
+            self._consume(reader, live)
+            if not live and not cam.loop:
+                break
+        for _ in range(10):  # the database may be back by now
+            self._save_backlog()
+            if not self._unsaved:
+                break
+            time.sleep(1.0)
+        if self._unsaved:
+            log.error("camera %s: %d counted people could not be stored", cam.name, len(self._unsaved))
+        self._beat("stopped", force=True, message=self.stats.error)
+
+    def _consume(self, reader: FrameReader, live: bool) -> None:
+        cam, counting = self.camera, self.config.counting
+        line = cam.line.model_dump() if cam.line else None
+        counter = PeopleCounter(
+            counting.min_frames, counting.decide_after, counting.lost_seconds, Region(cam.zone, line)
+        )
+        pipeline = FramePipeline(
+            self.detector,
+            self.config.min_score,
+            tracker=FaceTracker(lost_seconds=counting.lost_seconds),
+            max_fps=cam.max_fps,
+        )
+        wall0 = utcnow()
+        try:
+            for frame in reader:
+                if self._halt.is_set():
+                    break
+                self.stats.frames += 1
+                result = pipeline.process(frame)
+                if not result.analysed:
+                    continue
+                for person in counter.update(result.detections, frame.image, frame.t):
+                    self._store(person, wall0)
+                self.stats.analysed += 1
+                self._fps_window = (self._fps_window + [time.monotonic()])[-30:]
+                self._beat("running", reader)
+        except SourceError as exc:  # a live source gave up (reconnect_timeout) or a file was corrupt
+            self.stats.error = str(exc)
+            log.error("camera %s: %s", cam.name, exc)
+            if live and not self._halt.is_set():
+                self.stats.reconnects += 1
+                self._beat("reconnecting", reader, message=str(exc), force=True)
+        finally:
+            reader.close()
+            for person in counter.flush():  # nobody still in view is lost at shutdown
+                self._store(person, wall0)
+
+
+def watch_settings(
+    sources: list[str],
+    max_fps: float | None = None,
+    min_frames: int | None = None,
+    decide_after: float | None = None,
+    webhooks: list[str] = (),
+    log_events: bool = False,
+    **flags,
+) -> WatchSettings:
+    """``watch``'s settings from the command line: one YAML file (a site config) or a list of
+    sources, with flags over the environment over the file.
+
+    Args:
+        sources: ``[site.yaml]`` or video files, webcam indices and stream URLs.
+        max_fps: a cap for every camera (over each camera's own).
+        min_frames, decide_after: counting settings (over the file's ``counting:``).
+        webhooks: URLs that get every violation (added to the file's sinks).
+        log_events: also log one line per violation.
+        flags: any other :class:`~maskwatch.settings.WatchSettings` field (None: not given).
+    """
+    config = sources[0] if len(sources) == 1 and sources[0].lower().endswith((".yaml", ".yml")) else None
+    if config is None:
+        flags["cameras"] = list(sources)
+    counting = {k: v for k, v in (("min_frames", min_frames), ("decide_after", decide_after)) if v is not None}
+    settings = WatchSettings.resolve(config, counting=counting or None, **flags)
+    for cam in settings.cameras:
+        cam.max_fps = max_fps or cam.max_fps
+    for i, url in enumerate(webhooks):
+        settings.sinks.append({"type": "webhook", "url": url, "name": "webhook" if i == 0 else f"webhook{i + 1}"})
+    if log_events:
+        settings.sinks.append({"type": "log"})
+    return settings
+
+
+@dataclass
+class WatchResult:
+    cameras: dict[str, CameraStats]
+    seconds: float
+    delivered: int
+    pending: int
+
+
+def run_watch(
+    config: WatchSettings,
+    detector=None,
+    store: EventStore | None = None,
+    install_signals: bool = True,
+    stop: threading.Event | None = None,
+    on_start=None,
+    drain_seconds: float = 5.0,
+) -> WatchResult:
+    """Run every camera until the files end or a signal (or ``stop``) arrives.
+
+    Args:
+        config: the resolved :class:`~maskwatch.settings.WatchSettings`.
+        detector: a loaded detector to share (default: the one ``config`` describes).
+        store: the events database (default: ``config``'s).
+        install_signals: stop on SIGINT/SIGTERM (main thread only).
+        stop: set it to stop every camera.
+        on_start: called with the camera workers once they run (tests, status pages).
+        drain_seconds: how long the outbox may deliver after the cameras stopped.
+
+    Returns:
+        :class:`WatchResult`: per-camera statistics and the outbox's figures.
+    """
+    t0 = time.perf_counter()
+    sinks = [make_sink(s) for s in config.sinks]
+    store = store or EventStore(config.database_url)
+    detector = detector or config.detector()
+    outbox = OutboxWorker(store, sinks).start()
+    run_id = str(uuid.uuid4())
+    workers = [CameraWorker(cam, config, detector, store, sinks, run_id) for cam in config.cameras]
+    stop = stop or threading.Event()
+    previous = {}
+    if install_signals and threading.current_thread() is threading.main_thread():
+
+        def _handler(signum, _frame):
+            log.warning("%s: stopping, storing open tracks", signal.Signals(signum).name)
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _handler)
+    try:
+        for w in workers:
+            w.start()
+        if on_start:
+            on_start(workers)
+        while any(w.is_alive() for w in workers) and not stop.wait(0.2):
+            pass
+    finally:
+        for w in workers:
+            w.stop()
+        for w in workers:
+            w.join(30)
+        # one last delivery round for what the workers just flushed
+        outbox.stop()
+        deadline = time.monotonic() + drain_seconds
+        while outbox.sinks and time.monotonic() < deadline and outbox.pending() and outbox.drain():
+            pass
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return WatchResult(
+        {w.camera.name: w.stats for w in workers},
+        time.perf_counter() - t0,
+        outbox.delivered,
+        outbox.pending() if outbox.sinks else 0,
+    )

@@ -1,0 +1,51 @@
+"""``maskwatch serve``: the HTTP server (uvicorn) and the gRPC server on one detector."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from ..errors import require
+from ..settings import ServeSettings
+
+
+def run_server(settings: ServeSettings, log: Callable[[str], None] | None = None) -> None:
+    """Serve until stopped: the web page and HTTP API on ``settings.host:port``, and gRPC on
+    ``settings.grpc_port`` (none when 0), all on the one detector ``settings.detector()``.
+    ``log`` gets the lines saying where it listens (default: printed to stderr).
+
+    Raises:
+        MissingExtraError: the [serve] extra is not installed.
+        ModelError, ConfigError: the model cannot be loaded.
+    """
+    log = log or (lambda line: print(line, file=sys.stderr))
+    uvicorn = require("uvicorn", "maskwatch serve", "serve")
+    require("fastapi", "maskwatch serve", "serve")
+    from .app import create_app
+
+    detector = settings.detector()
+    app = create_app(detector, settings)
+    grpc_server = None
+    if settings.grpc_port:
+        require("grpc", "maskwatch serve (gRPC)", "serve")
+        from .grpc_server import create_grpc_server
+
+        grpc_server, bound = create_grpc_server(
+            detector,
+            settings.grpc_port,
+            settings.host,
+            workers=settings.workers,
+            api_key=settings.api_key,
+            max_bytes=settings.max_image_bytes,
+            min_score=settings.min_score,
+            max_pixels=settings.max_pixels,
+        )
+        grpc_server.start()
+        log(f"gRPC on {settings.host}:{bound}")
+    log(f"web page and API on http://{settings.host}:{settings.port}/ (docs: /docs)")
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=2)
+        app.state.pool.shutdown()

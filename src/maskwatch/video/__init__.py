@@ -1,1 +1,0 @@
-"""Video files, webcams and camera streams: reading frames off the inference thread."""

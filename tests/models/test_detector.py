@@ -1,0 +1,99 @@
+"""The shipped Detector end to end on real images."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+
+from maskwatch import LABELS, ConfigError, Detector, Face, face_rows
+from maskwatch.models.preprocess import iou_matrix
+
+
+def test_finds_annotated_faces_on_real_photos(detector, andrewmvd):
+    from maskwatch.formats import load_dataset
+
+    ds = load_dataset(andrewmvd, split="val")
+    hit = total = 0
+    for record in ds.images[:25]:
+        faces = detector.detect(record.path).above(0.05)
+        gt = np.array([b.as_list() for b in record.boxes if min(b.width, b.height) >= 16])
+        if not len(gt):
+            continue
+        found = np.array([f.box for f in faces]).reshape(-1, 4)
+        ious = iou_matrix(gt, found)
+        hit += int((ious.max(1) >= 0.5).sum()) if ious.size else 0
+        total += len(gt)
+    assert total > 30
+    assert hit / total > 0.8, f"only {hit}/{total} faces of 16 px and more found"
+
+
+def test_masked_crop_set_comes_out_with_mask(detector, datasets):
+    folder = datasets / "crops" / "rmfd-real-masked" / "with_mask"
+    paths = sorted(folder.glob("*.jpg"))[-60:]  # the end of the sorted list: not in the default training cap
+    labels = []
+    for p in paths:
+        faces = detector.detect(p)
+        if faces:
+            labels.append(max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).label)
+    assert len(labels) > 30
+    assert labels.count("with_mask") / len(labels) > 0.8
+
+
+def test_unmasked_faces_come_out_without_mask(detector, andrewmvd):
+    from maskwatch.formats import load_dataset
+
+    ds = load_dataset(andrewmvd, split="val")
+    right = total = 0
+    for record in ds.images:
+        big = [b for b in record.boxes if b.label == "without_mask" and min(b.width, b.height) >= 24]
+        if not big:
+            continue
+        faces = detector.detect(record.path).above(0.05)
+        found = np.array([f.box for f in faces]).reshape(-1, 4)
+        ious = iou_matrix(np.array([b.as_list() for b in big]), found)
+        for i in range(len(big)):
+            if ious.size and ious[i].max() >= 0.4:
+                total += 1
+                right += faces.labels[int(ious[i].argmax())] == "without_mask"
+    assert total >= 10
+    assert right / total > 0.7
+
+
+def test_face_fields_and_json_shape(detector, andrewmvd):
+    faces = detector.detect(str(andrewmvd / "images" / "maksssksksss0.jpg")).above(0.3)
+    assert faces and all(isinstance(f, Face) for f in faces)
+    f = faces.faces()[0]
+    assert f.label in LABELS and 0 <= f.score <= 1 and len(f.box) == 4 and len(f.landmarks) == 5
+    d = face_rows(faces)[0]
+    assert set(d) == {"x1", "y1", "x2", "y2", "label", "score", "landmarks"}
+    assert sum(f.probs.values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_array_and_path_agree_and_gray_bgra_accepted(detector, andrewmvd):
+    path = andrewmvd / "images" / "maksssksksss0.jpg"
+    image = cv2.imread(str(path))
+    a, b = detector.detect(image), detector.detect(path)
+    assert face_rows(a) == face_rows(b)
+    assert detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA))
+    detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))  # no error
+    assert len(detector.detect(np.zeros((4, 4, 3), np.uint8))) == 0
+
+
+def test_batch_and_threads_give_the_same_answers(detector, val_images):
+    paths = val_images[:8]
+    single = [face_rows(detector.detect(p)) for p in paths]
+    batch = [face_rows(faces) for faces in detector.detect_batch(paths)]
+    assert batch == single
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda p: face_rows(detector.detect(p)), paths * 2))
+    assert threaded == single * 2
+
+
+def test_profiles_trade_recall_for_speed(val_images):
+    fast, accurate = Detector(profile="fast"), Detector(profile="accurate")
+    n_fast = sum(len(fast.detect(p).above(0.3)) for p in val_images[:15])
+    n_acc = sum(len(accurate.detect(p).above(0.3)) for p in val_images[:15])
+    assert n_acc > n_fast
+    with pytest.raises(ConfigError, match="profile"):
+        Detector(profile="turbo")

@@ -1,0 +1,39 @@
+"""``maskwatch detect`` writes exactly what it wrote before the one-type refactor: the JSON
+Lines of the andrewmvd val images and of a video made from them, recorded with the old code
+(``tests/golden/``), must match to the last digit."""
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+from videos import make_video
+
+from maskwatch.cli import app
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+def _rows(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:
+        row["image"] = Path(row["image"]).name
+    return rows
+
+
+def test_images_match_the_recorded_output(val_images, tmp_path):
+    out = tmp_path / "val.jsonl"
+    res = CliRunner().invoke(app, ["detect", *map(str, val_images), "--json", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    golden = _rows(GOLDEN / "detect_val.jsonl")
+    assert len(golden) == 355
+    assert _rows(out) == golden
+
+
+def test_video_matches_the_recorded_output(val_images, tmp_path):
+    clip = make_video(val_images[:8], tmp_path / "clip.mp4", frames_each=3)
+    out = tmp_path / "video.jsonl"
+    res = CliRunner().invoke(app, ["detect", str(clip), "--json", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    golden = _rows(GOLDEN / "detect_video.jsonl")
+    assert any("track_id" in r for r in golden)
+    assert _rows(out) == golden
