@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 if [ "${1:-}" = "--dev" ]; then
   # torch pinned in the same call so pip takes the CPU build and not a multi-GB CUDA one
-  pip install -q "torch==2.13.0" -e ".[train,serve,dev]" 2>&1 | grep -v "is ignored" || true
+  pip install -q "torch==2.13.0" -e ".[train,serve,dev,ray,mqtt]" 2>&1 | grep -v "is ignored" || true
 else
   pip install -q -e . 2>&1 | grep -v "is ignored" || true
 fi

@@ -55,7 +55,7 @@ def _fresh_postgres() -> str:
     try:
         engine = create_engine(PG_URL)
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS outbox, events, people, cameras, alembic_version CASCADE"))
+            conn.execute(text("DROP TABLE IF EXISTS outbox, events, people, cameras, sinks, alembic_version CASCADE"))
         engine.dispose()
     except Exception as exc:
         message = f"PostgreSQL not reachable at {PG_URL} (start one: scripts/start_postgres.sh): {exc}"

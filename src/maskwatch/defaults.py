@@ -18,6 +18,9 @@ EVALUATION_MIN_SCORE = 0.05
 PRELABEL_MIN_SCORE = 0.4
 #: Images with more pixels are refused before decoding (decompression bombs).
 MAX_PIXELS = 50_000_000
+#: Image files larger on disk are refused before a byte is read (a 50 MP image is at most
+#: ~200 MB even as an uncompressed 32-bit BMP or TIFF; a 3 GB sparse ".jpg" costs nothing).
+MAX_IMAGE_BYTES = 256 * 2**20
 #: The folder and file of the default SQLite events database.
 DEFAULT_DATA_DIR = Path("maskwatch-data")
 DATABASE_FILE = "maskwatch.db"

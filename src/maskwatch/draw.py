@@ -16,6 +16,7 @@ def annotate(image: np.ndarray, dets: Detections, copy: bool = True) -> np.ndarr
     out = image.copy() if copy else image
     thick = max(1, round(min(out.shape[:2]) / 400))
     font = max(0.35, min(out.shape[:2]) / 1200)
+    height, width = out.shape[:2]
     for box, k, score, tid in zip(
         dets.xyxy.tolist(), dets.class_id.tolist(), dets.confidence.tolist(), dets.tracker_id.tolist()
     ):
@@ -28,6 +29,8 @@ def annotate(image: np.ndarray, dets: Detections, copy: bool = True) -> np.ndarr
             text = f"#{tid} {text}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)
         ty = y1 - 4 if y1 - th - base - 4 > 0 else y2 + th + 4
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 2, ty + base), color, -1)
-        cv2.putText(out, text, (x1 + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), thick, cv2.LINE_AA)
+        ty = max(th + base, min(ty, height - base - 1))  # below a face at the bottom edge: inside
+        tx = max(0, min(x1, width - tw - 3))  # a face at the right edge: its tag moves left, whole
+        cv2.rectangle(out, (tx, ty - th - base), (tx + tw + 2, ty + base), color, -1)
+        cv2.putText(out, text, (tx + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), thick, cv2.LINE_AA)
     return out

@@ -4,14 +4,20 @@ is an error rather than a half-grey picture that silently yields wrong detection
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .defaults import MAX_PIXELS  # 50 MP covers every phone and CCTV camera we know of
+from .defaults import MAX_IMAGE_BYTES, MAX_PIXELS  # 50 MP covers every phone and CCTV camera we know of
 from .errors import BadInputError, ImageTooLargeError, NotAnImageError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -65,8 +71,70 @@ def _is_truncated(fmt: str, data: bytes) -> bool:
     return False
 
 
-def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) -> np.ndarray:
-    """Decode bytes to a BGR uint8 array or raise :class:`BadInputError` saying why."""
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as text that can always be printed and encoded: bytes of a name that are not
+    UTF-8 (Python keeps them as surrogates) appear as ``\\xff`` escapes."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+_CAPTURE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _native_messages():
+    """What C libraries (libjpeg, libpng) print on the process's stderr meanwhile, as a list
+    holding one string once the block ends. Where fd 2 cannot be redirected, nothing is caught."""
+    caught: list[str] = []
+    with _CAPTURE_LOCK, contextlib.ExitStack() as stack:
+        try:
+            sink = stack.enter_context(tempfile.TemporaryFile())
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            saved = os.dup(2)
+        except OSError:
+            saved = None
+        if saved is None:
+            yield caught
+            return
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield caught
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            caught.append(sink.read(64 * 1024).decode("utf-8", "replace"))
+
+
+#: libjpeg's words for a picture whose data ends before the size its header declares
+_PREMATURE = re.compile(r"premature end of (data segment|JPEG file)", re.I)
+
+
+def _judge_messages(text: str, fmt: str, name: str, shape, warn: Callable[[str], None]) -> None:
+    for line in (ln.strip() for ln in text.splitlines()):
+        if not line:
+            continue
+        if fmt == "jpeg" and _PREMATURE.search(line):
+            h, w = shape[:2]
+            raise BadInputError(
+                name, f"corrupt jpeg: the header declares {w}x{h} pixels but the image data ends early ({line})"
+            )
+        warn(f"{name}: {fmt} decoder: {line}")
+
+
+def decode_image(
+    data: bytes, name: str = "<bytes>", max_pixels: int | None = None, warn: Callable[[str], None] | None = None
+) -> np.ndarray:
+    """Decode bytes to a BGR uint8 array or raise :class:`BadInputError` saying why.
+
+    With ``warn``, what the image codec itself prints (libjpeg's "Corrupt JPEG data: ...") is
+    caught rather than left on stderr unnamed: a picture whose data ends before the size its
+    header declares is refused, any other codec message goes to ``warn`` naming the file."""
     limit = MAX_PIXELS if max_pixels is None else max_pixels
     if not data:
         raise BadInputError(name, "empty file")
@@ -85,24 +153,53 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = No
         )
     if _is_truncated(fmt, data):
         raise BadInputError(name, f"truncated {fmt} file")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    buffer = np.frombuffer(data, np.uint8)
+    try:
+        if warn is None:
+            image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        else:
+            with _native_messages() as caught:
+                image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # an OpenCV assertion is a bad file, not a crash of the batch
+        raise BadInputError(name, f"corrupt {fmt} data ({str(exc).strip().splitlines()[-1][:120]})") from None
     if image is None or image.size == 0:
         raise BadInputError(name, f"corrupt {fmt} data")
+    if warn is not None and caught and caught[0].strip():
+        _judge_messages(caught[0], fmt, name, image.shape, warn)
     return image
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
-    """Read an image file as BGR (OpenCV's convention), refusing bad files with a reason."""
+def read_image(
+    path: str | os.PathLike,
+    max_pixels: int | None = None,
+    max_bytes: int | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> np.ndarray:
+    """Read an image file as BGR (OpenCV's convention), refusing bad files with a reason.
+
+    A file larger on disk than ``max_bytes`` (default :data:`~maskwatch.defaults.MAX_IMAGE_BYTES`)
+    is refused before it is read, and no more than that is ever read (a pipe or device that
+    reports no size included). Any file name works, bytes that are not UTF-8 included: OpenCV
+    only ever sees the bytes. ``warn``: see :func:`decode_image`."""
     p = Path(path)
+    name = shown_path(p)
+    limit = MAX_IMAGE_BYTES if max_bytes is None else max_bytes
+    too_large = f"exceeds the limit of {limit:,} bytes for an image file (set MASKWATCH_MAX_IMAGE_BYTES to raise it)"
     try:
-        data = p.read_bytes()
+        with p.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise ImageTooLargeError(name, f"{size:,} bytes on disk {too_large}")
+            data = fh.read(limit + 1)
     except FileNotFoundError:
-        raise BadInputError(str(p), "no such file") from None
+        raise BadInputError(name, "no such file") from None
     except IsADirectoryError:
-        raise BadInputError(str(p), "is a folder, not an image") from None
+        raise BadInputError(name, "is a folder, not an image") from None
     except OSError as exc:
-        raise BadInputError(str(p), f"cannot read ({exc.strerror or exc})") from None
-    return decode_image(data, str(p), max_pixels)
+        raise BadInputError(name, f"cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise ImageTooLargeError(name, f"more than {limit:,} bytes {too_large}")
+    return decode_image(data, name, max_pixels, warn)
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from .defaults import (
     DEFAULT_PROFILE,
     EVALUATION_MIN_SCORE,
     EVALUATION_PROFILE,
+    MAX_IMAGE_BYTES,
     MAX_PIXELS,
     OUTPUT_MIN_SCORE,
 )
@@ -130,7 +131,18 @@ class ModelSettings(Settings):
             self.model = base / self.model
 
 
-class DetectSettings(ModelSettings):
+class ClusterSettings(Settings):
+    """Running on Ray (``pip install 'maskwatch[ray]'``): a local cluster, or one at ``address``."""
+
+    #: spread the work over a Ray cluster
+    ray: bool = False
+    #: a running cluster (``HEAD_IP:6379``); None: start a local one
+    address: str | None = None
+    #: detector actors (``detect``/``evaluate``)
+    ray_workers: int = Field(2, ge=1)
+
+
+class DetectSettings(ModelSettings, ClusterSettings):
     #: faces scoring lower are not written or drawn
     min_score: float = Field(OUTPUT_MIN_SCORE, ge=0, le=1)
     #: videos: analyse every Nth frame, carrying boxes forward
@@ -139,9 +151,11 @@ class DetectSettings(ModelSettings):
     stream_timeout: float = Field(60.0, gt=0)
     #: stop each video or stream after this many frames
     max_frames: int | None = Field(None, ge=1)
+    #: image files larger on disk are refused before they are read
+    max_image_bytes: int = Field(MAX_IMAGE_BYTES, ge=1)
 
 
-class EvaluateSettings(ModelSettings):
+class EvaluateSettings(ModelSettings, ClusterSettings):
     profile: Profile = EVALUATION_PROFILE
     min_score: float = Field(EVALUATION_MIN_SCORE, ge=0, le=1)
 
@@ -222,7 +236,7 @@ class CountingConfig(_Strict):
     lost_seconds: float = Field(1.0, gt=0)
 
 
-class WatchSettings(ModelSettings, StoreSettings):
+class WatchSettings(ModelSettings, StoreSettings, ClusterSettings):
     cameras: list[CameraConfig] = Field(min_length=1)
     #: faces scoring lower are not tracked
     min_score: float = Field(OUTPUT_MIN_SCORE, ge=0, le=1)
@@ -231,6 +245,20 @@ class WatchSettings(ModelSettings, StoreSettings):
     sinks: list[dict] = Field(default_factory=list)
     #: JPEG quality of event snapshots
     snapshot_quality: int = Field(85, ge=1, le=100)
+
+    @field_validator("sinks")
+    @classmethod
+    def _sinks(cls, sinks):
+        """Each sink is built once here, so a file: URL, a header with a line break or a
+        timeout that is no number stops ``watch`` at start (exit 2), not at the first event."""
+        from .events.sinks import make_sink
+
+        for spec in sinks:
+            try:
+                make_sink(spec)
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("sinks: ")) from None
+        return sinks
 
     @field_validator("cameras", mode="before")
     @classmethod
@@ -273,7 +301,7 @@ def camera_name(source: str, used: set[str]) -> str:
 
 
 # --- serve -------------------------------------------------------------------------------------
-class ServeSettings(ModelSettings, StoreSettings):
+class ServeSettings(ModelSettings, StoreSettings, ClusterSettings):
     #: address to listen on (0.0.0.0 for all interfaces)
     host: str = "127.0.0.1"
     #: HTTP port (API, web page, /docs, /metrics)
@@ -295,8 +323,20 @@ class ServeSettings(ModelSettings, StoreSettings):
     max_upload_mb: float = Field(20, gt=0)
     max_video_mb: float = Field(100, gt=0)
     max_video_seconds: float = Field(120, gt=0)
+    #: a video upload stops after this many analysed frames; frames with more pixels are refused
+    max_video_frames: int = Field(1000, ge=1)
+    max_video_pixels: int = Field(MAX_PIXELS, ge=1)
+    #: video analyses run in a pool of their own (so images keep being answered): its threads,
+    #: and how many uploads may wait for one before 503 + Retry-After
+    video_workers: int = Field(1, ge=1)
+    video_queue: int = Field(2, ge=0)
     #: the TF-Serving model name
     model_name: str = "maskwatch"
+
+    #: Ray Serve autoscaling (``serve --ray``): replicas and requests in flight per replica
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(2, ge=1)
+    target_ongoing_requests: float = Field(2.0, gt=0)
 
     @property
     def max_image_bytes(self) -> int:

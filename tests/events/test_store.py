@@ -36,7 +36,7 @@ def test_migrations_match_the_models_and_go_down_and_up(db_url):
     from maskwatch.events.schema import Base
 
     store = EventStore(db_url)
-    assert schema_revision(store.engine) == "0002"
+    assert schema_revision(store.engine) == "0004"
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diffs == [], f"models and migrations differ: {diffs}"
@@ -44,7 +44,7 @@ def test_migrations_match_the_models_and_go_down_and_up(db_url):
     assert schema_revision(store.engine) is None
     migrate(store.engine)
     migrate(store.engine)  # at head: a no-op
-    assert schema_revision(store.engine) == "0002"
+    assert schema_revision(store.engine) == "0004"
     store.close()
 
 
@@ -146,7 +146,7 @@ def test_unreachable_database_is_one_clear_error():
         EventStore("postgresql+psycopg://nobody:x@127.0.0.1:9/none")
     engine = create_engine("sqlite://")
     migrate(engine)
-    assert schema_revision(engine) == "0002"
+    assert schema_revision(engine) == "0004"
 
 
 def test_box_text_of_revision_0001_becomes_four_numbers_and_back(db_url):
@@ -168,10 +168,17 @@ def test_box_text_of_revision_0001_becomes_four_numbers_and_back(db_url):
                 "VALUES ('e1', 'p1', '2026-11-22 08:00:01', 'door', 1, 'without_mask', 0.9, '10.5,20.0,30.25,40.0')"
             )
         )
+        conn.execute(  # a row that refers to the event: the migration copies events under it
+            text(
+                "INSERT INTO outbox (event_id, sink, attempts, next_attempt_at, failed) "
+                "VALUES ('e1', 'hook', 0, '2026-11-22 08:00:01', false)"
+            )
+        )
     migrate(engine)
-    assert schema_revision(engine) == "0002"
+    assert schema_revision(engine) == "0004"
     ev = EventStore(engine=engine).events()[0]
     assert (ev.x1, ev.y1, ev.x2, ev.y2) == (10.5, 20.0, 30.25, 40.0)
+    assert [d.event_id for d in EventStore(engine=engine).deliveries()] == ["e1"]
     migrate(engine, "0001", downgrade=True)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT box FROM events WHERE id = 'e1'")).scalar() == "10.5,20.0,30.2,40.0"

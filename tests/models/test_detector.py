@@ -97,3 +97,15 @@ def test_profiles_trade_recall_for_speed(val_images):
     assert n_acc > n_fast
     with pytest.raises(ConfigError, match="profile"):
         Detector(profile="turbo")
+
+
+def test_landmarks_stay_inside_the_image(detector, andrewmvd):
+    """Faces cut by the picture's edge (these photos had eyes and mouths guessed beyond it)."""
+    for stem in ("maksssksksss657", "maksssksksss672", "maksssksksss847"):
+        image = cv2.imread(str(andrewmvd / "images" / f"{stem}.jpg"))
+        h, w = image.shape[:2]
+        dets = detector.detect(image)
+        assert len(dets)
+        marks = dets.landmarks.reshape(-1, 2)
+        assert (marks[:, 0] >= 0).all() and (marks[:, 0] <= w).all(), stem
+        assert (marks[:, 1] >= 0).all() and (marks[:, 1] <= h).all(), stem

@@ -244,13 +244,10 @@ def test_a_dropped_stream_reconnects_and_the_other_camera_loses_nothing(walkby, 
     store.close()
 
 
-def test_bad_config_is_one_clear_error(tmp_path):
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text("cameras:\n  - {name: a, source: x.mp4, zone: [[0, 0], [1, 1]]}\n")
-    res = CliRunner().invoke(app, ["watch", str(cfg)])
+def test_bad_config_is_one_clear_error(tmp_path, watch_config):
+    res = watch_config("cameras:\n  - {name: a, source: x.mp4, zone: [[0, 0], [1, 1]]}\n")
     assert res.exit_code == 2 and "a zone needs at least 3 points" in res.output
-    cfg.write_text("cameras: [x.mp4]\ncamras: []\n")
-    res = CliRunner().invoke(app, ["watch", str(cfg)])
+    res = watch_config("cameras: [x.mp4]\ncamras: []\n")
     assert res.exit_code == 2 and "unknown key(s) ['camras']" in res.output
     res = CliRunner().invoke(app, ["watch", str(tmp_path / "missing.mp4"), "--database", f"sqlite:///{tmp_path}/x.db"])
     assert res.exit_code == 1 and "no such video file" in res.output

@@ -4,9 +4,6 @@ web page's Watch tab refreshing live (in a real headless Chromium)."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import cv2
@@ -14,6 +11,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="serving needs the [serve] extra")
 from fastapi.testclient import TestClient  # noqa: E402
+from servers import serving  # noqa: E402
 
 from maskwatch.events.store import EventStore, PersonRecord  # noqa: E402
 from maskwatch.serve.app import create_app  # noqa: E402
@@ -79,43 +77,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(CHROMIUM is None, reason="browser tests need Debian's chromium (apt-get install chromium)")
 def test_watch_tab_shows_live_counts_and_latest_events(watched, detector, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
-    import uvicorn
-
     url, store, image = watched
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(
-        uvicorn.Config(
-            create_app(detector, ServeSettings(database=url)), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#tab-watch:not([hidden])", timeout=15000)
-            page.click("#tab-watch")
-            page.wait_for_selector("#watch-events figure.event", timeout=15000)
-            chips = page.locator("#watch-counts .chip").all_inner_texts()
-            assert chips == ["with_mask 2", "without_mask 1", "mask_incorrect 1"]
-            assert "compliance 50.0%" in page.locator("#watch-compliance").inner_text()
-            assert page.locator("#watch-events figure.event").count() == 2
-            assert page.evaluate("document.querySelector('#watch-events img').naturalWidth") == 120
-            assert page.locator("#watch-cameras tr[data-camera='door'] td.state").inner_text() == "running"
-            _record(store, image, "without_mask", "door", 99)  # watch stores one more: the page follows
-            page.wait_for_function(
-                "document.querySelectorAll('#watch-events figure.event').length === 3", timeout=10000
-            )
-            assert "without_mask 2" in page.locator("#watch-counts").inner_text()
-            page.screenshot(path=str(tmp_path / "watch.png"))
-            browser.close()
-    finally:
-        srv.should_exit = True
-        thread.join(10)
+    with serving(create_app(detector, ServeSettings(database=url))) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(base + "/")
+        page.wait_for_selector("#tab-watch:not([hidden])", timeout=15000)
+        page.click("#tab-watch")
+        page.wait_for_selector("#watch-events figure.event", timeout=15000)
+        chips = page.locator("#watch-counts .chip").all_inner_texts()
+        assert chips == ["with_mask 2", "without_mask 1", "mask_incorrect 1"]
+        assert "compliance 50.0%" in page.locator("#watch-compliance").inner_text()
+        assert page.locator("#watch-events figure.event").count() == 2
+        assert page.evaluate("document.querySelector('#watch-events img').naturalWidth") == 120
+        assert page.locator("#watch-cameras tr[data-camera='door'] td.state").inner_text() == "running"
+        _record(store, image, "without_mask", "door", 99)  # watch stores one more: the page follows
+        page.wait_for_function("document.querySelectorAll('#watch-events figure.event').length === 3", timeout=10000)
+        assert "without_mask 2" in page.locator("#watch-counts").inner_text()
+        page.screenshot(path=str(tmp_path / "watch.png"))
+        browser.close()

@@ -3,9 +3,6 @@ and see boxes; the live view, fed by Chromium's fake camera playing real data se
 shows detections."""
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -13,6 +10,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="serving needs the [serve] extra")
+from servers import serving  # noqa: E402
+
+from maskwatch.serve.app import create_app  # noqa: E402
+from maskwatch.settings import ServeSettings  # noqa: E402
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
@@ -48,35 +50,24 @@ def write_y4m(images: list[Path], path: Path, size=(640, 480), frames_each: int 
 
 @pytest.fixture(scope="module")
 def server(detector):
-    import uvicorn
+    with serving(create_app(detector, ServeSettings())) as base:
+        yield base
 
-    from maskwatch.serve.app import create_app
-    from maskwatch.settings import ServeSettings
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(detector, ServeSettings()), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+def photo_page(p, server: str, image: Path):
+    """A browser on the page with ``image`` uploaded and its faces listed: (browser, page)."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(server + "/")
+    page.wait_for_function("document.getElementById('model').textContent.length > 0")
+    page.set_input_files("#file", str(image))
+    page.wait_for_selector("#faces-table tbody tr", timeout=30000)
+    return browser, page
 
 
 def test_upload_a_photo_and_see_boxes(server, val_images, tmp_path):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.goto(server + "/")
-        page.wait_for_function("document.getElementById('model').textContent.length > 0")
-        page.set_input_files("#file", str(val_images[0]))
-        page.wait_for_selector("#faces-table tbody tr", timeout=30000)
+        browser, page = photo_page(p, server, val_images[0])
         rows = page.locator("#faces-table tbody tr").count()
         assert rows > 0
         assert page.locator("#photo-canvas").is_visible()
@@ -116,4 +107,39 @@ def test_live_webcam_shows_detections(server, val_images, tmp_path):
         page.screenshot(path=str(tmp_path / "live.png"))
         page.click("#live-stop")
         assert page.locator("#live-status").inner_text() == "Stopped"
+        browser.close()
+
+
+def test_a_failed_upload_clears_the_previous_result(server, val_images):
+    """Issue 10, item 24: the boxes, table and counts of the last photo are not left under a
+    new error."""
+    with sync_api.sync_playwright() as p:
+        browser, page = photo_page(p, server, val_images[0])
+        assert page.locator("#photo-canvas").is_visible()
+        page.set_input_files("#file", {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"not an image"})
+        page.wait_for_function("document.getElementById('upload-status').textContent.includes('Error 415')")
+        assert not page.locator("#photo-canvas").is_visible()
+        assert not page.locator("#faces-table").is_visible()
+        assert page.locator("#faces-table tbody tr").count() == 0
+        assert page.locator("#upload-counts .chip").count() == 0
+        browser.close()
+
+
+def test_watch_tab_reports_an_unreachable_database(detector, val_images):
+    """Issue 10, item 18: with its events database down the server still detects, and the
+    Watch tab says what is wrong instead of the server not starting."""
+    settings = ServeSettings(database="sqlite:////proc/maskwatch-nowhere/w.db")
+    with serving(create_app(detector, settings)) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(base + "/")
+        page.wait_for_selector("#tab-watch:not([hidden])", timeout=15000)
+        page.click("#tab-watch")
+        page.wait_for_function(
+            "document.getElementById('watch-compliance').textContent.includes('Error 503')", timeout=15000
+        )
+        assert "events database" in page.locator("#watch-compliance").inner_text()
+        page.click("#tab-upload")
+        page.set_input_files("#file", str(val_images[0]))
+        page.wait_for_selector("#faces-table tbody tr", timeout=30000)
         browser.close()

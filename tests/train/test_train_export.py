@@ -174,3 +174,67 @@ def test_balanced_sampler_keeps_classes_equal_and_weights_sources():
     assert np.mean(with_mask < 300) == pytest.approx(900 / 1500, abs=0.03)  # 300*3 of 300*3 + 600*1
     plain = np.array(list(balanced_sampler(targets, 30000, seed=1)))
     assert np.mean(plain[targets[plain] == 0] < 300) == pytest.approx(1 / 3, abs=0.03)
+
+
+def _cli_train(config, sets, *extra):
+    from typer.testing import CliRunner
+
+    from maskwatch.cli import app
+
+    return CliRunner().invoke(app, ["train", str(config), *[a for s in sets for a in ("--set", s)], *extra])
+
+
+def test_cli_resume_with_more_epochs_rebuilds_the_schedule(crops64, tmp_path):
+    """``train --resume --set epochs=3`` after a 2-epoch run (it once stopped with
+    ``ValueError: Tried to step ... times``): epoch 3 runs on a schedule laid out for 3 epochs."""
+    import json
+
+    import yaml
+
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({"out": str(tmp_path / "run"), "workers": 0, "batch_size": 8}))
+    sets = ["max_steps=2", "samples_per_epoch=16", f"data.cache={crops64}", "data.size=64", "model.freeze_blocks=8"]
+    res = _cli_train(config, [*sets, "epochs=2"])
+    assert res.exit_code == 0, res.output
+    first = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in first] == [1, 2]
+    res = _cli_train(config, [*sets, "epochs=3"], "--resume")
+    assert res.exit_code == 0, res.output
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3] and history[:2] == first
+    state = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)
+    assert state["scheduler"]["total_steps"] == 6 and state["scheduler"]["last_epoch"] == 6
+    # epoch 3 ends where a one-cycle schedule over all 6 steps is after 6 steps
+    lr = json.loads((tmp_path / "run" / "config.json").read_text())["lr"]
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    expected = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=6, pct_start=0.15)
+    for _ in range(6):
+        optimizer.step()
+        expected.step()
+    assert history[2]["lr"] == pytest.approx(expected.get_last_lr()[0], rel=1e-6)
+
+
+def test_cli_train_export_gives_a_model_detect_accepts(crops64, tmp_path):
+    """``train --export`` end to end through the CLI: the ONNX carries maskwatch metadata, the
+    card's Markdown says what is in it, and ``detect --model`` runs with it."""
+    import cv2
+    import yaml
+    from typer.testing import CliRunner
+
+    from maskwatch.cli import app
+    from maskwatch.models.classifier import MaskClassifier
+
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({"out": str(tmp_path / "run"), "workers": 0, "batch_size": 8}))
+    onnx_path = tmp_path / "m.onnx"
+    sets = ["epochs=1", "max_steps=1", "samples_per_epoch=16", f"data.cache={crops64}", "data.size=64"]
+    res = _cli_train(config, sets, "--export", str(onnx_path), "--version", "2.0.1")
+    assert res.exit_code == 0, res.output
+    clf = MaskClassifier(onnx_path)
+    assert clf.info.version == "2.0.1" and clf.info.size == 64
+    card = onnx_path.with_suffix(".md").read_text()
+    assert "## Export" in card and "| input_size | 64 |" in card and "maskwatch detect --model m.onnx" in card
+    image = tmp_path / "face.jpg"
+    cv2.imwrite(str(image), np.full((96, 96, 3), 128, np.uint8))
+    res = CliRunner().invoke(app, ["detect", str(image), "--model", str(onnx_path), "--json", "-", "-q"])
+    assert res.exit_code == 0, res.output

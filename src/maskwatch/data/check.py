@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..errors import BadInputError
-from ..formats.dataset import Dataset, Problem
+from ..formats.dataset import Dataset, Problem, finite
 from ..images import read_image
 from ..progress import track
 from .split import content_hash
@@ -62,7 +62,9 @@ def check_dataset(ds: Dataset, others: list[Dataset] | None = None, progress: bo
             )
         for i, b in enumerate(record.boxes):
             where = f"{record.annotation or record.path} (box {i + 1}, {b.label})"
-            if b.x2 <= b.x1 or b.y2 <= b.y1:
+            if not finite(*b.as_list()):
+                result.problems.append(Problem(where, "bad_annotation", f"non-finite coordinates {b.as_list()}"))
+            elif b.x2 <= b.x1 or b.y2 <= b.y1:
                 result.problems.append(Problem(where, "empty_box", f"zero or negative size {b.as_list()}"))
             elif b.x1 < -1 or b.y1 < -1 or b.x2 > w + 1 or b.y2 > h + 1:
                 result.problems.append(

@@ -52,6 +52,57 @@ def metrics_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown_html(md: str) -> str:
+    """The HTML of the Markdown :func:`metrics_markdown` writes: headings, bullet lists and
+    tables (the first row is the header, the ``|---|`` row is dropped); text is escaped."""
+    out: list[str] = []
+    table: list[list[str]] = []
+    items: list[str] = []
+
+    def flush() -> None:
+        if table:
+            head, *body = table
+            out.append(
+                "<table><thead><tr>"
+                + "".join(f"<th>{html.escape(c)}</th>" for c in head)
+                + "</tr></thead><tbody>"
+                + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
+                + "</tbody></table>"
+            )
+            table.clear()
+        if items:
+            out.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+            items.clear()
+
+    for line in md.splitlines():
+        text = line.strip()
+        if text.startswith("|"):
+            cells = [c.strip() for c in text.strip("|").split("|")]
+            if not all(set(c) <= set("-:") and c for c in cells):  # not the |---| row
+                table.append(cells)
+            continue
+        if text.startswith("- "):
+            items.append(text[2:])
+            continue
+        flush()
+        if text.startswith("## "):
+            out.append(f"<h2>{html.escape(text[3:])}</h2>")
+        elif text.startswith("# "):
+            out.append(f"<h1>{html.escape(text[2:])}</h1>")
+        elif text:
+            out.append(f"<p>{html.escape(text)}</p>")
+    flush()
+    return "\n".join(out)
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:60em;margin:auto}"
+    "table{border-collapse:collapse;margin:.5em 0 1em}"
+    "th,td{border:1px solid #bbb;padding:.25em .6em;text-align:right}"
+    "th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}"
+)
+
+
 def pr_curve_png(results: dict, path: Path) -> Path | None:
     try:
         import matplotlib
@@ -97,8 +148,7 @@ def write_report(results: dict, out: Path, images: list[Path] | None = None) -> 
         if p.exists()
     )
     paths["html"].write_text(
-        f"<!doctype html><meta charset='utf-8'><title>maskwatch evaluation</title>"
-        f"<body style='font-family:sans-serif;max-width:60em;margin:auto'>"
-        f"<pre>{html.escape(md)}</pre>{body}</body>"
+        f"<!doctype html><meta charset='utf-8'><title>maskwatch evaluation</title><style>{_STYLE}</style>"
+        f"<body>{markdown_html(md)}{body}</body>"
     )
     return paths

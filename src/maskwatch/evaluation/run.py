@@ -20,6 +20,8 @@ def evaluate(
     out: Path | None = None,
     label_map=None,
     progress: bool | None = None,
+    allow_outside: bool = False,
+    predict=None,
 ) -> dict:
     """COCO-style metrics (pycocotools) of ``detector`` on an annotated data set.
 
@@ -39,6 +41,12 @@ def evaluate(
         label_map: class-name aliases (:func:`maskwatch.labels.load_label_map`); None: the
             defaults.
         progress: show a progress bar (None: when on a terminal).
+        allow_outside: read images that resolve outside the data set's folder
+            (:func:`~maskwatch.formats.load_dataset`).
+        predict: how detections are made, ``(detector, dataset, min_score, progress) ->
+            (one Detections per image, failed images)``; None:
+            :func:`~maskwatch.evaluation.coco_eval.predict_dataset` (``evaluate --ray``
+            passes its Ray pipeline).
 
     Returns:
         ``dataset``, ``images``, ``model``, ``profile``, ``min_score``, ``failed_images``,
@@ -49,8 +57,8 @@ def evaluate(
         BadInputError: the data set cannot be read.
         ConfigError: an unknown format or split.
     """
-    ds = load_dataset(data, fmt, split, label_map)
-    preds, failed = predict_dataset(detector, ds, min_score, progress)
+    ds = load_dataset(data, fmt, split, label_map, allow_outside=allow_outside)
+    preds, failed = (predict or predict_dataset)(detector, ds, min_score, progress)
     results: dict = {
         "dataset": f"{data}{':' + split if split else ''}",
         "images": len(ds.images),

@@ -4,6 +4,7 @@ brought up to date with Alembic every time a database is opened."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -59,16 +60,53 @@ def alembic_config(engine: Engine | None = None):
     return cfg
 
 
+@contextlib.contextmanager
+def _migration_lock(engine: Engine):
+    """One migrating process at a time on a SQLite file (two ``watch`` started together on
+    one data folder would both create the tables): an exclusive lock on ``<db>.lock``."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, nothing shared there
+        yield
+        return
+    with open(f"{database}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def migrate(engine: Engine, revision: str = "head", downgrade: bool = False) -> None:
     """Upgrade the schema (or ``downgrade`` it to ``revision``); safe to run on every start
     (a no-op when already there)."""
     from alembic import command
 
     cfg = alembic_config(engine)
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            (command.downgrade if downgrade else command.upgrade)(cfg, revision)
+        with _migration_lock(engine), engine.connect() as conn:
+            if sqlite:
+                # SQLite changes a table by copying it (Alembic's batch mode); with foreign keys
+                # on, dropping the old copy of a table others refer to fails. Off for the
+                # migration (only possible outside a transaction), checked after it.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()  # SQLAlchemy's autobegun transaction; pysqlite began none for a PRAGMA
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                (command.downgrade if downgrade else command.upgrade)(cfg, revision)
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
+                if broken:
+                    raise StoreError(f"{engine.url}: the migration left {len(broken)} rows without their parent")
+    except StoreError:
+        raise
     except Exception as exc:  # connection refused, wrong password, read-only disk...
         from sqlalchemy.exc import SQLAlchemyError
 

@@ -1,14 +1,19 @@
 """Delivering the outbox: each (event, sink) row is sent until the sink answers 2xx, with
 exponential backoff between tries. Rows live in the database, so events written during a
-webhook outage, or before a restart, are delivered when it comes back, once each."""
+webhook outage, or before a restart, are delivered when it comes back, once each.
+
+A row is claimed (one UPDATE ... WHERE nobody holds it) before it is sent, so several
+processes on one database, SQLite or PostgreSQL, never send the same row at the same time."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import DeliveryError
@@ -42,65 +47,102 @@ class OutboxWorker:
         self.base_delay, self.max_delay = base_delay, max_delay
         self.batch = batch
         self.delivered = 0
+        self.worker_id = str(uuid.uuid4())  # whose claim a row carries
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def drain(self) -> int:
-        """Try every due row once; returns how many were delivered."""
+    def drain(self, deadline: float | None = None) -> int:
+        """Try every due row once; returns how many were delivered. ``deadline`` (a
+        ``time.monotonic()`` value) bounds the whole round: no request outlives it."""
         if not self.sinks:
             return 0
         sent = 0
+        now = utcnow()
         with Session(self.store.engine) as s:
             due = s.scalars(
                 select(Delivery.id)
                 .where(Delivery.delivered_at.is_(None), Delivery.failed.is_(False))
-                .where(Delivery.next_attempt_at <= utcnow(), Delivery.sink.in_(list(self.sinks)))
+                .where(Delivery.next_attempt_at <= now, Delivery.sink.in_(list(self.sinks)))
+                .where(or_(Delivery.claimed_by.is_(None), Delivery.claimed_until < now))
                 .order_by(Delivery.id)
                 .limit(self.batch)
             ).all()
         for row_id in due:
-            if self._stop.is_set():
+            if self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
                 break
-            sent += self._deliver(row_id)
+            sent += self._deliver(row_id, deadline)
         self.delivered += sent
         return sent
 
-    def _deliver(self, row_id: int) -> int:
-        # One transaction per row; on PostgreSQL the row is locked (SKIP LOCKED), so two
-        # watch processes sharing a database never send the same row at once.
-        with Session(self.store.engine) as s, s.begin():
-            row = s.scalars(
-                select(Delivery)
-                .where(Delivery.id == row_id, Delivery.delivered_at.is_(None))
-                .with_for_update(skip_locked=True)
-            ).first()
-            if row is None:
+    def _claim(self, row_id: int, lease: float) -> bool:
+        """Take the row for this worker in one UPDATE: on SQLite (one writer at a time) and
+        on PostgreSQL (row lock, WHERE re-checked) only one process can win it."""
+        now = utcnow()
+        with self.store.engine.begin() as conn:
+            won = conn.execute(
+                update(Delivery)
+                .where(Delivery.id == row_id, Delivery.delivered_at.is_(None), Delivery.failed.is_(False))
+                .where(or_(Delivery.claimed_by.is_(None), Delivery.claimed_until < now))
+                .values(claimed_by=self.worker_id, claimed_until=now + timedelta(seconds=lease))
+            ).rowcount
+        return won == 1
+
+    def _deliver(self, row_id: int, deadline: float | None = None) -> int:
+        # Claimed first (committed), sent with no transaction open, then settled only if the
+        # claim is still ours: two watch processes sharing a database never both send a row.
+        with Session(self.store.engine) as s:
+            row = s.get(Delivery, row_id)
+            if row is None or row.delivered_at is not None or row.sink not in self.sinks:
                 return 0
-            event = s.get(Event, row.event_id)
             sink = self.sinks[row.sink]
-            row.attempts += 1
-            try:
-                sink.send(event_dict(event))
-            except DeliveryError as exc:
-                row.last_error = str(exc)
-                if exc.permanent:
-                    row.failed = True
-                    log.error("event %s: %s refused it for good: %s", row.event_id, row.sink, exc)
-                else:
-                    delay = backoff(row.attempts, self.base_delay, self.max_delay)
-                    row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                    log.warning(
-                        "event %s: %s failed (try %d), next in %.0f s: %s",
-                        row.event_id,
-                        row.sink,
-                        row.attempts,
-                        delay,
-                        exc,
-                    )
+        timeout = float(getattr(sink, "timeout", 5.0))
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0.05:
                 return 0
-            row.delivered_at = utcnow()
-            row.last_error = None
-            return 1
+        # the lease outlasts the request (connect + read) with room to write the outcome
+        if not self._claim(row_id, lease=2 * timeout + 10):
+            return 0
+        with Session(self.store.engine) as s:
+            event = s.get(Event, row.event_id)
+            payload = event_dict(event)
+        error: DeliveryError | None = None
+        try:
+            if deadline is not None:
+                sink.send(payload, timeout=timeout)
+            else:
+                sink.send(payload)
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # a sink bug must not leave the row claimed for good
+            error = DeliveryError(f"{row.sink}: {exc}")
+        with Session(self.store.engine) as s, s.begin():
+            row = s.get(Delivery, row_id)
+            if row is None or row.claimed_by != self.worker_id:
+                log.warning("event %s: %s: claim lost while sending", payload["id"], row.sink if row else "?")
+                return 0
+            row.attempts += 1
+            row.claimed_by = row.claimed_until = None
+            if error is None:
+                row.delivered_at = utcnow()
+                row.last_error = None
+                return 1
+            row.last_error = str(error)
+            if error.permanent:
+                row.failed = True
+                log.error("event %s: %s refused it for good: %s", row.event_id, row.sink, error)
+            else:
+                delay = backoff(row.attempts, self.base_delay, self.max_delay)
+                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                log.warning(
+                    "event %s: %s failed (try %d), next in %.0f s: %s",
+                    row.event_id,
+                    row.sink,
+                    row.attempts,
+                    delay,
+                    error,
+                )
+            return 0
 
     def pending(self) -> int:
         q = (
@@ -126,8 +168,10 @@ class OutboxWorker:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread, waiting at most ``timeout`` s for a request in flight (a row it
+        leaves claimed is sent again once the claim lapses)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, timeout))
             self._thread = None
         self._stop = threading.Event()  # a last drain() after stop() still sends

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
@@ -41,6 +42,8 @@ class Person(Base):
     frames: Mapped[int] = mapped_column(Integer)
     first_seen: Mapped[datetime] = mapped_column(DateTime, index=True)
     last_seen: Mapped[datetime] = mapped_column(DateTime)
+    #: a test alert (the Watch page's button), never counted
+    test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Event(Base):
@@ -63,6 +66,8 @@ class Event(Base):
     y2: Mapped[float] = mapped_column(Float)
     face_jpeg: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
     frame_jpeg: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
+    #: a test alert sent through every sink from the Watch page; not a violation
+    test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Delivery(Base):
@@ -80,6 +85,10 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     failed: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the worker sending this row now, and until when its claim holds (a crashed worker's
+    # claim lapses, so another process or a restart sends the row)
+    claimed_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class CameraStatus(Base):
@@ -94,4 +103,15 @@ class CameraStatus(Base):
     reconnects: Mapped[int] = mapped_column(Integer, default=0)
     fps: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SinkInfo(Base):
+    """The sinks a ``watch`` process delivers to, so the Watch page can show their state and
+    send a test alert through every one of them (whichever process runs them)."""
+
+    __tablename__ = "sinks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime)

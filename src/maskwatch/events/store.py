@@ -9,16 +9,35 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session, undefer
 
-from ..labels import LABELS, VIOLATIONS
+from ..labels import LABELS, VIOLATIONS, WITHOUT_MASK
 from .db import open_engine
-from .schema import CameraStatus, Delivery, Event, Person
+from .schema import CameraStatus, Delivery, Event, Person, SinkInfo
+
+#: seconds without a heartbeat after which a camera that said "running" is shown as stale
+#: (its process was killed or hangs); live workers beat at least every 10 s
+STALE_AFTER = 60.0
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def utc_text(t: datetime | None, sep: str = "T", timespec: str = "seconds") -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with a ``Z``: 2026-11-22T08:00:00Z."""
+    return None if t is None else t.isoformat(sep=sep, timespec=timespec) + "Z"
+
+
+def camera_state(row: CameraStatus, now: datetime | None = None, stale_after: float = STALE_AFTER) -> str:
+    """The state to show: a camera that last said starting/running/reconnecting but whose
+    heartbeat is older than ``stale_after`` s is "stale" (its watch process is gone or hung:
+    its last state is unknown), not "running"."""
+    if row.state in ("stopped", "failed"):
+        return row.state
+    age = ((now or utcnow()) - row.updated_at).total_seconds()
+    return "stale" if age > stale_after else row.state
 
 
 @dataclass
@@ -50,7 +69,7 @@ def event_dict(ev: Event) -> dict:
     return {
         "id": ev.id,
         "type": "violation",
-        "time": ev.time.isoformat() + "Z",
+        "time": utc_text(ev.time, timespec="auto"),
         "camera": ev.camera,
         "track_id": ev.track_id,
         "label": ev.label,
@@ -59,6 +78,7 @@ def event_dict(ev: Event) -> dict:
         "person_id": ev.person_id,
         "face_url": f"/v1/events/{ev.id}/face.jpg",
         "frame_url": f"/v1/events/{ev.id}/frame.jpg",
+        "test": bool(ev.test),
     }
 
 
@@ -153,6 +173,28 @@ class EventStore:
         with Session(self.engine, expire_on_commit=False) as s:
             return list(s.scalars(q))
 
+    def overview(self) -> dict:
+        """What the whole database holds: people, runs (``watch`` starts), the first and last
+        person's time, and every camera name it knows."""
+        with Session(self.engine) as s:
+            people, runs, first, last = s.execute(
+                select(
+                    func.count(),
+                    func.count(func.distinct(Person.run_id)),
+                    func.min(Person.first_seen),
+                    func.max(Person.first_seen),
+                )
+            ).one()
+            names = set(s.scalars(select(func.distinct(Person.camera))))
+            names |= set(s.scalars(select(CameraStatus.name)))
+        return {
+            "people": int(people or 0),
+            "runs": int(runs or 0),
+            "first": first,
+            "last": last,
+            "cameras": sorted(names),
+        }
+
     def event_count(self) -> int:
         with Session(self.engine) as s:
             return int(s.scalar(select(func.count()).select_from(Event)) or 0)
@@ -168,6 +210,111 @@ class EventStore:
             q = q.where(CameraStatus.name.in_(names))
         with Session(self.engine, expire_on_commit=False) as s:
             return list(s.scalars(q))
+
+    # -- sinks ---------------------------------------------------------------------------
+    def register_sinks(self, sinks: Iterable) -> None:
+        """Record the sinks a ``watch`` process delivers to (name and type)."""
+        now = utcnow()
+        with Session(self.engine) as s, s.begin():
+            for sink in sinks:
+                row = s.get(SinkInfo, sink.name) or SinkInfo(name=sink.name)
+                row.type, row.updated_at = type(sink).__name__.removesuffix("Sink").lower(), now
+                s.add(row)
+
+    def sink_states(self) -> list[dict]:
+        """Per sink and camera: the last delivery, what is still pending, the last error
+        (what the Watch page shows for each configured sink)."""
+        q = (
+            select(
+                Delivery.sink,
+                Event.camera,
+                func.max(Delivery.delivered_at),
+                func.sum(case((Delivery.delivered_at.is_(None) & Delivery.failed.is_(False), 1), else_=0)),
+                func.sum(case((Delivery.failed.is_(True), 1), else_=0)),
+            )
+            .join(Event, Event.id == Delivery.event_id)
+            .group_by(Delivery.sink, Event.camera)
+            .order_by(Delivery.sink, Event.camera)
+        )
+        with Session(self.engine) as s:
+            types = dict(s.execute(select(SinkInfo.name, SinkInfo.type)).all())
+            rows = s.execute(q).all()
+            out = []
+            for sink, camera, last, pending, failed in rows:
+                error = s.scalar(
+                    select(Delivery.last_error)
+                    .join(Event, Event.id == Delivery.event_id)
+                    .where(Delivery.sink == sink, Event.camera == camera, Delivery.last_error.is_not(None))
+                    .order_by(Delivery.id.desc())
+                    .limit(1)
+                )
+                out.append(
+                    {
+                        "sink": sink,
+                        "type": types.get(sink),
+                        "camera": camera,
+                        "last_delivery": utc_text(last),
+                        "pending": int(pending or 0),
+                        "failed": int(failed or 0),
+                        "last_error": error,
+                    }
+                )
+            for name in sorted(set(types) - {r["sink"] for r in out}):  # configured, nothing sent yet
+                out.append(
+                    {
+                        "sink": name,
+                        "type": types[name],
+                        "camera": None,
+                        "last_delivery": None,
+                        "pending": 0,
+                        "failed": 0,
+                        "last_error": None,
+                    }
+                )
+        return out
+
+    def record_test_alert(self, camera: str = "test-alert") -> tuple[str, list[str]]:
+        """A marked test event with one outbox row per registered sink, so the running
+        ``watch`` delivers it through every sink; never counted. Returns (event id, sinks)."""
+        now = utcnow()
+        person_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
+        with Session(self.engine) as s, s.begin():
+            sinks = list(s.scalars(select(SinkInfo.name).order_by(SinkInfo.name)))
+            s.add(
+                Person(
+                    id=person_id,
+                    camera=camera,
+                    run_id="test",
+                    track_id=0,
+                    label=WITHOUT_MASK,
+                    score=1.0,
+                    frames=0,
+                    first_seen=now,
+                    last_seen=now,
+                    test=True,
+                )
+            )
+            s.flush()
+            s.add(
+                Event(
+                    id=event_id,
+                    person_id=person_id,
+                    time=now,
+                    camera=camera,
+                    track_id=0,
+                    label=WITHOUT_MASK,
+                    score=1.0,
+                    x1=0.0,
+                    y1=0.0,
+                    x2=0.0,
+                    y2=0.0,
+                    test=True,
+                )
+            )
+            s.flush()
+            for sink in sinks:
+                s.add(Delivery(event_id=event_id, sink=sink, attempts=0, next_attempt_at=now, failed=False))
+        return event_id, sinks
 
     def deliveries(self, event_id: str | None = None) -> list[Delivery]:
         q = select(Delivery).order_by(Delivery.id)
@@ -186,7 +333,7 @@ def _window(q, table, since: datetime | None, until: datetime | None, cameras: l
         q = q.where(at < until)
     if cameras:
         q = q.where(table.camera.in_(cameras))
-    return q
+    return q.where(table.test.is_(False))  # test alerts are never counted or listed
 
 
 def summarize(per_label: dict[str, int]) -> dict:
@@ -213,6 +360,8 @@ def per_minute(rows: Iterable[tuple[str, str, datetime]], bucket: timedelta = ti
     seconds = bucket.total_seconds()
     buckets: dict[datetime, dict[str, int]] = {}
     for _camera, label, t in rows:
-        start = datetime.fromtimestamp((t.timestamp() // seconds) * seconds)
+        # buckets aligned in UTC (stored times are naive UTC), whatever the machine's zone
+        epoch = t.replace(tzinfo=timezone.utc).timestamp()
+        start = datetime.fromtimestamp((epoch // seconds) * seconds, timezone.utc).replace(tzinfo=None)
         buckets.setdefault(start, dict.fromkeys(LABELS, 0))[label] += 1
     return [{"start": start, **summarize(counts)} for start, counts in sorted(buckets.items())]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..labels import LABELS
-from .store import EventStore, event_dict, per_minute, tally, utcnow
+from .store import STALE_AFTER, EventStore, camera_state, event_dict, per_minute, tally, utc_text, utcnow
 
 COLOURS = {"with_mask": "#2e9d4a", "without_mask": "#d33c3c", "mask_incorrect": "#e59a1c"}
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -55,13 +55,16 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _charts(series: list[dict], per_camera: dict[str, dict], bucket: timedelta) -> dict[str, str]:
+def _figures(series: list[dict], per_camera: dict[str, dict], bucket: timedelta) -> dict:
+    """The report's matplotlib figures: people axes have whole-number ticks (nobody is half
+    a person) and legends sit outside the plotting area, never over the bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    charts = {}
+    figures = {}
     if series:
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, height_ratios=[1, 1.3])
         x = [row["start"] for row in series]
@@ -77,13 +80,13 @@ def _charts(series: list[dict], per_camera: dict[str, dict], bucket: timedelta) 
             ax2.bar(x, values, width=width, bottom=bottom, color=COLOURS[label], label=label, align="edge")
             bottom += values
         ax2.set_ylabel("people")
-        ax2.legend(loc="upper left", fontsize=8)
+        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
         ax2.grid(alpha=0.3, axis="y")
         fig.autofmt_xdate()
-        charts["time"] = _png(fig)
-        plt.close(fig)
+        figures["time"] = fig
     if per_camera:
-        fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(per_camera) + 2), 3.2))
+        fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(per_camera) + 2) + 1.6, 3.2))
         names = list(per_camera)
         idx = np.arange(len(names))
         for i, label in enumerate(LABELS):
@@ -91,10 +94,20 @@ def _charts(series: list[dict], per_camera: dict[str, dict], bucket: timedelta) 
             ax.bar(idx + (i - 1) * 0.27, values, 0.27, color=COLOURS[label], label=label)
         ax.set_xticks(idx, names, rotation=20 if len(names) > 4 else 0)
         ax.set_ylabel("people")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title("People per label and camera")
-        ax.legend(fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
         ax.grid(alpha=0.3, axis="y")
-        charts["cameras"] = _png(fig)
+        figures["cameras"] = fig
+    return figures
+
+
+def _charts(series: list[dict], per_camera: dict[str, dict], bucket: timedelta) -> dict[str, str]:
+    import matplotlib.pyplot as plt
+
+    charts = {}
+    for name, fig in _figures(series, per_camera, bucket).items():
+        charts[name] = _png(fig)
         plt.close(fig)
     return charts
 
@@ -117,8 +130,21 @@ def build_report(
     until: datetime | None = None,
     cameras: list[str] | None = None,
     max_events: int = 100,
+    now: datetime | None = None,
+    stale_after: float = STALE_AFTER,
 ) -> dict:
-    """The figures: totals, per camera, per time bucket, latest events (with snapshots)."""
+    """The figures: totals, per camera, per time bucket, latest events (with snapshots),
+    camera states (stale heartbeats shown as such), which database and window they cover,
+    and warnings (a camera name the database has never seen)."""
+    now = now or utcnow()
+    overview = store.overview()
+    warnings = [
+        f"no camera named {name!r} in {store.url} (known: {', '.join(overview['cameras']) or 'none'})"
+        for name in cameras or ()
+        if name not in overview["cameras"]
+    ]
+    if not overview["people"] and not overview["cameras"]:
+        warnings.append(f"{store.url} holds nothing yet: no `maskwatch watch` has written to it")
     rows = store.people(since, until, cameras)
     total, per_camera = tally(rows)
     start = since or (rows[0][2] if rows else utcnow())
@@ -133,8 +159,38 @@ def build_report(
         "bucket": bucket,
         "series": per_minute(rows, bucket),
         "events": store.events(since, until, cameras, limit=max_events, snapshots=True),
-        "status": store.cameras(cameras),
+        "status": [
+            (c, camera_state(c, now, stale_after), (now - c.updated_at).total_seconds()) for c in store.cameras(cameras)
+        ],
+        "database": store.url,
+        "overview": overview,
+        "warnings": warnings,
+        "generated": now,
     }
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def window_text(report: dict) -> str:
+    return f"{utc_text(report['since'], ' ') or 'the beginning'} to {utc_text(report['until'], ' ') or 'now'}"
+
+
+def holds_text(overview: dict) -> str:
+    """The database's contents in words ("holds 12 people from 2 runs ..."): re-runs add up."""
+    if not overview["people"]:
+        return "the database holds no people yet"
+    return (
+        f"the database holds {overview['people']} people from {overview['runs']} watch run(s), "
+        f"{utc_text(overview['first'], ' ')} to {utc_text(overview['last'], ' ')}"
+    )
 
 
 def _pct(v) -> str:
@@ -144,7 +200,7 @@ def _pct(v) -> str:
 def render_html(report: dict) -> str:
     charts = _charts(report["series"], report["per_camera"], report["bucket"])
     esc = html.escape
-    window = f"{report['since'] or 'the beginning'} to {report['until'] or 'now'} (UTC)"
+    window = window_text(report)
     total = report["total"]
     rows = "".join(
         f"<tr><td>{esc(name)}</td><td>{s['people']}</td>"
@@ -153,14 +209,16 @@ def render_html(report: dict) -> str:
         for name, s in report["per_camera"].items()
     )
     status = "".join(
-        f"<tr><td>{esc(c.name)}</td><td>{esc(c.state)}</td><td>{c.frames}</td><td>{c.reconnects}</td>"
-        f"<td>{c.updated_at:%Y-%m-%d %H:%M:%S}</td><td>{esc(c.message or '')}</td></tr>"
-        for c in report["status"]
+        f"<tr><td>{esc(c.name)}</td><td>{esc(_state_text(c, state, age))}</td><td>{c.frames}</td>"
+        f"<td>{c.reconnects}</td><td>{utc_text(c.updated_at, ' ')} ({_age(age)} ago)</td>"
+        f"<td>{esc(c.message or '')}</td></tr>"
+        for c, state, age in report["status"]
     )
+    warnings = "".join(f"<p class='warn'>warning: {esc(w)}</p>" for w in report["warnings"])
     events = "".join(
         f"<div class='ev {esc(e.label)}'>{_thumb(e.face_jpeg, 120)}{_thumb(e.frame_jpeg, 320)}"
         f"<p><b>{esc(e.label)}</b> {e.score:.2f}<br>{esc(e.camera)} · track {e.track_id}<br>"
-        f"{e.time:%Y-%m-%d %H:%M:%S}<br><small>{esc(e.id)}</small></p></div>"
+        f"{utc_text(e.time, ' ')}<br><small>{esc(e.id)}</small></p></div>"
         for e in report["events"]
     )
     imgs = "".join(f'<img class="chart" src="data:image/png;base64,{data}" alt="{k}">' for k, data in charts.items())
@@ -171,8 +229,12 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{
 .big{{font-size:1.4em}}.chart{{max-width:100%;display:block;margin:1em 0}}
 .ev{{display:inline-block;vertical-align:top;border:1px solid #ddd;border-radius:6px;padding:6px;margin:4px}}
 .ev img{{margin-right:4px;vertical-align:top}}.ev p{{display:inline-block;margin:0;font-size:.85em}}
-.without_mask{{border-left:5px solid #d33c3c}}.mask_incorrect{{border-left:5px solid #e59a1c}}</style></head><body>
-<h1>maskwatch report</h1><p>{esc(window)}; cameras: {esc(", ".join(report["cameras"]) or "none")}</p>
+.without_mask{{border-left:5px solid #d33c3c}}.mask_incorrect{{border-left:5px solid #e59a1c}}
+.warn{{color:#a33;font-weight:bold}}</style></head><body>
+<h1>maskwatch report</h1>
+<p>Window: {esc(window)} (times UTC); cameras: {esc(", ".join(report["cameras"]) or "none")}</p>
+<p>Database: <code>{esc(report["database"])}</code>; {esc(holds_text(report["overview"]))}.
+Generated {utc_text(report["generated"], " ")}.</p>{warnings}
 <p class="big">{total["people"]} people counted, {total["violations"]} violations,
 compliance {_pct(total["compliance"])}</p>
 <table><tr><th>camera</th><th>people</th>{head}<th>compliance</th></tr>{rows}</table>
@@ -183,15 +245,45 @@ compliance {_pct(total["compliance"])}</p>
 </body></html>"""
 
 
+def _state_text(row, state: str, age: float) -> str:
+    if state == "stale":
+        return f"stale: no heartbeat for {_age(age)} (last said {row.state}; the process is gone or hung)"
+    return state
+
+
 def report_json(report: dict) -> dict:
+    overview = report["overview"]
     return {
-        "since": report["since"].isoformat() if report["since"] else None,
-        "until": report["until"].isoformat() if report["until"] else None,
+        "database": report["database"],
+        "since": utc_text(report["since"]),
+        "until": utc_text(report["until"]),
+        "generated": utc_text(report["generated"]),
         "cameras": report["cameras"],
+        "database_holds": {
+            "people": overview["people"],
+            "runs": overview["runs"],
+            "first": utc_text(overview["first"]),
+            "last": utc_text(overview["last"]),
+            "cameras": overview["cameras"],
+        },
+        "warnings": report["warnings"],
         "total": report["total"],
         "per_camera": report["per_camera"],
         "bucket_minutes": report["bucket"].total_seconds() / 60,
-        "series": [{**row, "start": row["start"].isoformat()} for row in report["series"]],
+        "series": [{**row, "start": utc_text(row["start"])} for row in report["series"]],
+        "camera_status": [
+            {
+                "name": c.name,
+                "state": state,
+                "last_state": c.state,
+                "last_heartbeat": utc_text(c.updated_at),
+                "heartbeat_age_s": round(age, 1),
+                "frames": c.frames,
+                "reconnects": c.reconnects,
+                "message": c.message,
+            }
+            for c, state, age in report["status"]
+        ],
         "events": [event_dict(e) for e in report["events"]],
     }
 

@@ -16,7 +16,7 @@ from ..images import image_size
 from ..labels import LABELS
 from .coco import coco_dict, read_coco
 from .crops import looks_like_crops, read_crops
-from .dataset import Box, Dataset, ImageRecord, Problem
+from .dataset import Box, Dataset, ImageRecord, Problem, finite
 from .voc import read_voc, write_voc_record
 from .yolo import read_yolo, yolo_lines
 
@@ -69,7 +69,14 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_dataset(path, fmt: str | None = None, split: str | None = None, mapping=None, strict: bool = False) -> Dataset:
+def load_dataset(
+    path,
+    fmt: str | None = None,
+    split: str | None = None,
+    mapping=None,
+    strict: bool = False,
+    allow_outside: bool = False,
+) -> Dataset:
     """Load any supported data set.
 
     Readers collect what is wrong with single files (a malformed XML, an unknown class, a
@@ -84,6 +91,10 @@ def load_dataset(path, fmt: str | None = None, split: str | None = None, mapping
         mapping: class-name aliases (:func:`maskwatch.labels.load_label_map`); None: the
             default aliases.
         strict: raise on the first bad file instead of collecting problems.
+        allow_outside: read images and labels that resolve outside the data set's folder
+            (a COCO ``file_name`` of ``../x`` or ``/etc/x``, a symlink out). By default they
+            are skipped and reported as ``outside_dataset`` problems, so a hostile data set
+            cannot make the data tools read, copy or print other local files.
 
     Returns:
         The :class:`Dataset`.
@@ -98,11 +109,11 @@ def load_dataset(path, fmt: str | None = None, split: str | None = None, mapping
         path, split = path / split, None
     fmt = fmt or detect_format(path)
     if fmt == "voc":
-        ds = read_voc(path, mapping, strict)
+        ds = read_voc(path, mapping, strict, allow_outside)
     elif fmt == "yolo":
-        ds = read_yolo(path, mapping, strict)
+        ds = read_yolo(path, mapping, strict, allow_outside)
     elif fmt == "crops":
-        ds = read_crops(path, mapping, strict)
+        ds = read_crops(path, mapping, strict, allow_outside)
     elif fmt == "coco":
         json_path = (
             path
@@ -111,7 +122,7 @@ def load_dataset(path, fmt: str | None = None, split: str | None = None, mapping
         )
         if json_path is None:
             raise BadInputError(str(path), "no annotations.json or instances.json (COCO) in this folder")
-        ds = read_coco(json_path, mapping=mapping, strict=strict)
+        ds = read_coco(json_path, mapping=mapping, strict=strict, allow_outside=allow_outside)
     else:
         raise ConfigError(f"format: unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if split:
@@ -141,6 +152,10 @@ def fill_sizes(ds: Dataset) -> None:
 def save_dataset(ds: Dataset, out: Path, fmt: str, copy_images: bool = True) -> Path:
     """Write ``ds`` in ``fmt`` under ``out`` (``images/`` + labels).
 
+    Images that cannot be written (a box with NaN/inf coordinates, an unreadable image) are
+    removed from ``ds.images`` and reported in ``ds.problems``, so the caller can say what
+    was left out.
+
     Args:
         ds: the data set (boxes, not class-folder crops).
         out: the folder to write.
@@ -160,6 +175,17 @@ def save_dataset(ds: Dataset, out: Path, fmt: str, copy_images: bool = True) -> 
     if ds.is_crops():
         raise BadInputError(str(ds.root), "class-folder crops have no boxes to convert; use them as they are")
     fill_sizes(ds)
+    kept = []
+    for record in ds.images:
+        bad = next((b for b in record.boxes if not finite(*b.as_list())), None)
+        if bad is not None:  # never write NaN/inf into a label file
+            where = str(record.annotation or record.path)
+            ds.problems.append(Problem(where, "bad_annotation", f"non-finite box {bad.as_list()}; image not written"))
+        elif not (record.width and record.height):
+            continue  # fill_sizes reported it: a label format needs the size
+        else:
+            kept.append(record)
+    ds.images[:] = kept
     (out / "images").mkdir(parents=True, exist_ok=True)
     names: dict[int, str] = {}
     used: set[str] = set()

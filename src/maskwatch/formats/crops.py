@@ -6,10 +6,12 @@ from pathlib import Path
 
 from ..images import IMAGE_EXTENSIONS
 from ..labels import UnknownLabelError, canonical_label
-from .dataset import Dataset, ImageRecord, Problem
+from .dataset import Dataset, ImageRecord, Problem, outside_reason
 
 
-def read_crops(root: Path, mapping=None, strict: bool = False) -> Dataset:
+def read_crops(root: Path, mapping=None, strict: bool = False, allow_outside: bool = False) -> Dataset:
+    """Class folders of face crops as a :class:`Dataset`; images that resolve outside ``root``
+    (symlinks out) are skipped and reported unless ``allow_outside``."""
     root = Path(root)
     ds = Dataset(root.name, root, "crops")
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -21,7 +23,10 @@ def read_crops(root: Path, mapping=None, strict: bool = False) -> Dataset:
             ds.problems.append(Problem(str(folder), "unknown_class", str(exc)))
             continue
         for image in sorted(folder.rglob("*")):
-            if image.is_file() and image.suffix.lower() in IMAGE_EXTENSIONS:
+            reason = None if allow_outside or not image.is_file() else outside_reason(image, root)
+            if reason:
+                ds.problems.append(Problem(str(image), "outside_dataset", reason))
+            elif image.is_file() and image.suffix.lower() in IMAGE_EXTENSIONS:
                 ds.images.append(ImageRecord(image, crop_label=label))
             elif image.is_file():
                 ds.problems.append(Problem(str(image), "not_an_image", "file type is not an image"))

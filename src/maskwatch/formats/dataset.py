@@ -88,3 +88,39 @@ class Dataset:
 
     def is_crops(self) -> bool:
         return self.format == "crops"
+
+
+def outside_reason(path: Path, root: Path) -> str | None:
+    """Why ``path`` may not be read as part of the data set at ``root``, or None when it may.
+
+    A path may be read when it resolves (symlinks followed) inside ``root``: a hostile data
+    set cannot make maskwatch read, copy or print ``/etc/passwd`` through a ``../`` file name,
+    an absolute file name or a symlink. Readers skip such files and report them as
+    ``outside_dataset`` problems unless the user passes ``--allow-outside``.
+
+    Args:
+        path: a file the data set names.
+        root: the data set's folder.
+
+    Returns:
+        A reason to show the user, or None.
+    """
+    try:
+        real_root = Path(root).resolve()
+        real = Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        return f"cannot resolve ({exc.__class__.__name__}: {exc})"
+    if real == real_root or real.is_relative_to(real_root):
+        return None
+    how = "is a symlink to" if Path(path).is_symlink() else "resolves to"
+    return f"{how} {real}, outside the data set folder {real_root} (pass --allow-outside to read it)"
+
+
+def finite(*values) -> bool:
+    """True when every value is a finite number (no NaN, no inf)."""
+    import math
+
+    try:
+        return all(math.isfinite(v) for v in values)
+    except TypeError:
+        return False

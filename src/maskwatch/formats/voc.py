@@ -15,7 +15,7 @@ from defusedxml import DefusedXmlException
 from ..errors import BadInputError
 from ..images import IMAGE_EXTENSIONS
 from ..labels import UnknownLabelError, canonical_label
-from .dataset import Box, Dataset, ImageRecord, Problem
+from .dataset import Box, Dataset, ImageRecord, Problem, finite, outside_reason
 
 
 def _images_by_stem(root: Path) -> dict[str, Path]:
@@ -26,11 +26,17 @@ def _images_by_stem(root: Path) -> dict[str, Path]:
     return found
 
 
-def _num(node, tag: str) -> float:
+def _num(node, tag: str, what: str) -> float:
     text = node.findtext(tag)
     if text is None:
-        raise ValueError(f"missing <{tag}>")
-    return float(text)
+        raise ValueError(f"{what}: missing <{tag}>")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what}: <{tag}> {text.strip()[:40]!r} is not a number") from None
+    if not finite(value):
+        raise ValueError(f"{what}: <{tag}> {text.strip()[:40]!r} is not a finite number")
+    return value
 
 
 def parse_voc_xml(xml_path: Path, mapping=None) -> tuple[list[Box], int | None, int | None]:
@@ -59,28 +65,32 @@ def parse_voc_xml(xml_path: Path, mapping=None) -> tuple[list[Box], int | None, 
     if size is not None:
         try:
             width, height = int(float(size.findtext("width") or 0)), int(float(size.findtext("height") or 0))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or inf
             width = height = None
         width, height = (width or None), (height or None)
     boxes = []
-    for obj in root.iter("object"):
+    for n, obj in enumerate(root.iter("object"), 1):
         name = (obj.findtext("name") or "").strip()
         label = canonical_label(name, mapping, str(xml_path))
+        what = f"object {n} ({name})"
         bb = obj.find("bndbox")
         if bb is None:
-            raise ValueError(f"object {name!r} has no <bndbox>")
+            raise ValueError(f"{what} has no <bndbox>")
         difficult = (obj.findtext("difficult") or "0").strip() == "1"
-        boxes.append(Box(_num(bb, "xmin"), _num(bb, "ymin"), _num(bb, "xmax"), _num(bb, "ymax"), label, difficult))
+        x1, y1, x2, y2 = (_num(bb, tag, what) for tag in ("xmin", "ymin", "xmax", "ymax"))
+        boxes.append(Box(x1, y1, x2, y2, label, difficult))
     return boxes, width, height
 
 
-def read_voc(root: Path, mapping=None, strict: bool = False) -> Dataset:
+def read_voc(root: Path, mapping=None, strict: bool = False, allow_outside: bool = False) -> Dataset:
     """A folder of images and LabelImg XML (paired by file stem) as a :class:`Dataset`.
 
     Args:
         root: the folder (searched recursively).
         mapping: class-name aliases; None: the defaults.
         strict: raise on the first bad XML instead of reporting it as a problem.
+        allow_outside: read images and XML that resolve outside ``root`` (symlinks out); by
+            default they are skipped and reported as ``outside_dataset`` problems.
 
     Returns:
         The data set; images without XML are kept as images with no faces, and said so in
@@ -93,9 +103,28 @@ def read_voc(root: Path, mapping=None, strict: bool = False) -> Dataset:
     ds = Dataset(root.name, root, "voc")
     images = _images_by_stem(root)
     xmls = sorted(p for p in root.rglob("*.xml") if p.is_file())
+    refused: set[str] = set()
+    if not allow_outside:
+        for stem, image in list(images.items()):
+            reason = outside_reason(image, root)
+            if reason:
+                ds.problems.append(Problem(str(image), "outside_dataset", reason))
+                del images[stem]
+                refused.add(stem)
+        kept = []
+        for xml in xmls:
+            reason = outside_reason(xml, root)
+            if reason:
+                ds.problems.append(Problem(str(xml), "outside_dataset", reason))
+                refused.add(xml.stem)  # its image is not read as an image without faces either
+            else:
+                kept.append(xml)
+        xmls = kept
     seen: set[str] = set()
     for xml in xmls:
         image = images.get(xml.stem)
+        if xml.stem in refused:
+            continue  # its image was reported above
         if image is None:
             ds.problems.append(Problem(str(xml), "missing_image", "no image with this file stem"))
             continue
@@ -114,7 +143,7 @@ def read_voc(root: Path, mapping=None, strict: bool = False) -> Dataset:
             continue
         ds.images.append(ImageRecord(image, boxes, w, h, annotation=xml))
     for stem, image in images.items():
-        if stem not in seen:
+        if stem not in seen and stem not in refused:
             # an image with no XML is an image with no faces in LabelImg's world, but
             # usually a forgotten file: keep it (as a negative) and say so
             ds.images.append(ImageRecord(image, []))

@@ -8,10 +8,10 @@ from pathlib import Path
 from ..errors import BadInputError
 from ..images import IMAGE_EXTENSIONS
 from ..labels import UnknownLabelError, canonical_label
-from .dataset import Box, Dataset, ImageRecord, Problem
+from .dataset import Box, Dataset, ImageRecord, Problem, finite, outside_reason
 
 
-def read_class_names(root: Path) -> list[str]:
+def read_class_names(root: Path, allow_outside: bool = False) -> list[str]:
     """The class names of a YOLO data set, in class-id order.
 
     Args:
@@ -21,8 +21,13 @@ def read_class_names(root: Path) -> list[str]:
         The names as written (not yet mapped onto maskwatch's labels).
 
     Raises:
-        BadInputError: neither file is there.
+        BadInputError: neither file is there, or (without ``allow_outside``) the one there
+            is a symlink out of ``root``.
     """
+    for name in ("classes.txt", "data.yaml", "dataset.yaml", "data.yml"):
+        reason = None if allow_outside or not (root / name).exists() else outside_reason(root / name, root)
+        if reason:
+            raise BadInputError(str(root / name), reason)
     classes = root / "classes.txt"
     if classes.exists():
         return [line.strip() for line in classes.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -47,12 +52,25 @@ def _label_path(image: Path, root: Path) -> Path:
     return image.with_suffix(".txt")
 
 
-def read_yolo(root: Path, mapping=None, strict: bool = False) -> Dataset:
+def read_yolo(root: Path, mapping=None, strict: bool = False, allow_outside: bool = False) -> Dataset:
+    """A YOLO data set (images, ``labels/*.txt``, class names) as a :class:`Dataset`.
+
+    Args:
+        root: the data set folder (searched recursively for images).
+        mapping: class-name aliases; None: the defaults.
+        strict: raise on an unknown class id instead of reporting it as a problem.
+        allow_outside: read images and label files that resolve outside ``root`` (symlinks
+            out); by default they are skipped and reported as ``outside_dataset`` problems.
+
+    Returns:
+        The data set; lines that do not parse, non-finite coordinates and unknown class ids
+        are in ``problems``, one per line of a label file.
+    """
     from ..images import image_size
 
     root = Path(root)
     ds = Dataset(root.name, root, "yolo")
-    raw_names = read_class_names(root)
+    raw_names = read_class_names(root, allow_outside)
     names: list[str | None] = []
     for n in raw_names:
         try:
@@ -63,6 +81,15 @@ def read_yolo(root: Path, mapping=None, strict: bool = False) -> Dataset:
             names.append(None)
     for image in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
         label_file = _label_path(image, root)
+        reason = None if allow_outside else outside_reason(image, root)
+        if reason is None and not allow_outside and (label_file.exists() or label_file.is_symlink()):
+            reason = outside_reason(label_file, root)
+            where = str(label_file)
+        else:
+            where = str(image)
+        if reason:
+            ds.problems.append(Problem(where, "outside_dataset", reason))
+            continue
         record = ImageRecord(image, [], annotation=label_file if label_file.exists() else None)
         ds.images.append(record)
         if not label_file.exists():
@@ -80,7 +107,12 @@ def read_yolo(root: Path, mapping=None, strict: bool = False) -> Dataset:
             try:
                 cls, cx, cy, bw, bh = int(fields[0]), *map(float, fields[1:5])
             except (ValueError, IndexError):
-                ds.problems.append(Problem(f"{label_file}:{n}", "bad_annotation", f"cannot parse {line!r}"))
+                ds.problems.append(Problem(f"{label_file}:{n}", "bad_annotation", f"cannot parse {line[:80]!r}"))
+                continue
+            if not finite(cx, cy, bw, bh):
+                ds.problems.append(
+                    Problem(f"{label_file}:{n}", "bad_annotation", f"non-finite coordinate in {line[:80]!r}")
+                )
                 continue
             if not 0 <= cls < len(names) or names[cls] is None:
                 msg = f"class id {cls} is not in the class list {raw_names}"

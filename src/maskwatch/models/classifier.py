@@ -17,6 +17,9 @@ from .preprocess import crop_face, to_tensor
 from .runtime import make_session
 
 DEFAULT_MODEL_NAME = "maskwatch-classifier.onnx"
+#: metadata a model must carry (``maskwatch export`` writes it): without it, the crop size,
+#: margin and label order would be guesses, and a wrong guess gives confident wrong labels
+REQUIRED_METADATA = ("kind", "labels", "input_size", "margin")
 
 
 def default_model_path() -> Path:
@@ -48,9 +51,19 @@ class MaskClassifier:
             reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
             raise ModelError(f"{self.path}: not a readable ONNX model ({reason})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("kind", "crop-classifier") != "crop-classifier":
+        missing = [k for k in REQUIRED_METADATA if k not in meta]
+        if missing:
+            raise ModelError(
+                f"{self.path}: not a maskwatch model: its ONNX metadata lacks {', '.join(missing)} "
+                "(export models with `maskwatch export` or `maskwatch train --export`)"
+            )
+        if meta["kind"] != "crop-classifier":
             raise ModelError(f"{self.path}: a {meta['kind']!r} model, not a face-crop mask classifier")
-        labels = tuple(json.loads(meta.get("labels", json.dumps(LABELS))))
+        try:
+            labels = tuple(json.loads(meta["labels"]))
+            size, margin = int(meta["input_size"]), float(meta["margin"])
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"{self.path}: unreadable maskwatch metadata ({exc})") from None
         unknown = set(labels) - set(LABELS)
         if unknown:
             raise ModelError(f"{self.path}: model labels {sorted(unknown)} are not maskwatch labels {LABELS}")
@@ -58,8 +71,8 @@ class MaskClassifier:
             name=meta.get("name", self.path.stem),
             version=meta.get("version", "unknown"),
             labels=labels,
-            size=int(meta.get("input_size", 128)),
-            margin=float(meta.get("margin", 0.15)),
+            size=size,
+            margin=margin,
             box_correction=tuple(json.loads(meta.get("box_correction", "[0, 0, 0, 0]"))),
             metadata=dict(meta),
         )

@@ -3,9 +3,13 @@ rest of the batch going on, and a summary at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +18,13 @@ import cv2
 
 from ..draw import annotate
 from ..errors import BadInputError, OutputError, SourceError
-from ..images import read_image
+from ..images import read_image, shown_path
 from ..labels import LABELS
 from ..progress import track
 from ..settings import DetectSettings
 from ..tracking.tracker import FaceTracker
 from .frames import FramePipeline
-from .sources import FrameReader, SourceItem, expand_sources
+from .sources import FrameReader, SourceItem, expand_sources, opencv_safe, quiet_opencv
 from .writers import FaceWriter
 
 
@@ -64,6 +68,21 @@ def _out_path(out: Path, source: str, suffix: str) -> Path:
     return out / (Path(source).stem + suffix)
 
 
+def _unique(path: Path, taken: set[Path]) -> Path:
+    """``path``, or ``stem-2``, ``stem-3``... where an earlier source of this run has it
+    (``a/x.jpg`` and ``b/x.jpg`` both annotate to ``x.jpg``)."""
+    candidate, n = path, 1
+    while candidate in taken:
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    taken.add(candidate)
+    return candidate
+
+
+def _output_failed(target: Path, exc: OSError) -> OutputError:
+    return OutputError(f"{shown_path(target)}: cannot write ({exc.strerror or exc}); run stopped")
+
+
 @dataclass
 class _Job:
     """What every source of one ``detect`` run shares: models, outputs, options, tallies."""
@@ -76,14 +95,21 @@ class _Job:
     summary: Summary
     warn: object
     progress: bool | None = None
+    taken: set = field(default_factory=set)  # annotated outputs of this run, kept apart
 
     def fail(self, spec: str, reason: str) -> None:
+        """One line per failure, here; the summary only counts them."""
         self.summary.failed.append((spec, reason))
-        self.warn(f"failed {spec}: {reason}")
+        self.warn(f"failed {shown_path(spec)}: {reason}")
 
     def image(self, item: SourceItem) -> None:
         try:
-            image = read_image(item.spec, self.settings.max_pixels)
+            image = read_image(
+                item.spec,
+                self.settings.max_pixels,
+                self.settings.max_image_bytes,
+                warn=lambda m: self.warn(f"warning {m}"),
+            )
         except BadInputError as exc:
             self.fail(item.spec, exc.reason)
             return
@@ -91,20 +117,34 @@ class _Job:
         self.summary.files += 1
         self.summary.faces.update(dets.labels)
         self.writer.write(dets, item.spec)
+        self.writer.flush()
         if self.out_dir or self.display.enabled:
             annotated = annotate(image, dets)
             if self.out_dir:
-                target = self.out_dir / (Path(item.spec).stem + ".jpg")
-                if not cv2.imwrite(str(target), annotated):
-                    self.fail(str(target), "cannot write annotated image (disk full or no permission?)")
+                self._write_image(_unique(_out_path(self.out_dir, item.spec, ".jpg"), self.taken), annotated)
             self.display.show(item.spec, annotated)
+
+    def _write_image(self, target: Path, annotated) -> None:
+        """Encoded in memory and written by Python (OpenCV's ``imwrite`` crashes on names that
+        are not UTF-8); a failed write leaves no partial file and stops the run."""
+        ok, data = cv2.imencode(".jpg", annotated)
+        if not ok:
+            raise OutputError(f"{shown_path(target)}: cannot encode the annotated image")
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            partial.write_bytes(data.tobytes())
+            os.replace(partial, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise _output_failed(target, exc) from None
 
     def video(self, item: SourceItem) -> None:
         settings = self.settings
         try:
             reader = FrameReader(item.spec, item.kind, max_outage=settings.stream_timeout)
         except SourceError as exc:
-            self.fail(item.spec, str(exc).split(": ", 1)[-1])
+            self.fail(item.spec, str(exc).removeprefix(shown_path(item.spec) + ": "))
             return
         video_writer = None
         # a track_id per person, stable across frames
@@ -128,23 +168,62 @@ class _Job:
                         break
             self.summary.files += 1
         except SourceError as exc:
-            self.fail(item.spec, str(exc).split(": ", 1)[-1])
+            self.fail(item.spec, str(exc).removeprefix(shown_path(item.spec) + ": "))
             if frames:
                 self.summary.files += 1
         finally:
             reader.close()
             self.summary.frames += frames
-            self.writer.flush()
-            if video_writer is not None:
-                video_writer.release()
+            try:
+                self.writer.flush()
+            finally:
+                if video_writer is not None:
+                    video_writer.finish()
 
-    def _open_video(self, spec: str, first, fps: float):
+    def _open_video(self, spec: str, first, fps: float) -> _VideoOut:
         h, w = first.shape[:2]
-        target = _out_path(self.out_dir, spec, ".mp4")
-        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        if not writer.isOpened():
-            raise OutputError(f"{target}: cannot write annotated video")
-        return writer
+        return _VideoOut(_unique(_out_path(self.out_dir, spec, ".mp4"), self.taken), fps, (w, h))
+
+
+class _VideoOut:
+    """An annotated video written under a temporary ASCII name (OpenCV crashes on names that are
+    not UTF-8), checked once released (OpenCV's writer says nothing when the disk fills up: the
+    file would be a corrupt MP4), then renamed to its own name. A failed one is removed."""
+
+    def __init__(self, target: Path, fps: float, size: tuple[int, int]):
+        self.target, self.frames = target, 0
+        folder = target.parent if opencv_safe(str(target.parent)) else Path(tempfile.gettempdir())
+        self.partial = folder / f".maskwatch-partial-{os.getpid()}-{uuid.uuid4().hex[:12]}.mp4"
+        self._writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self._writer.isOpened():
+            self._discard()
+            raise OutputError(f"{shown_path(target)}: cannot write annotated video")
+
+    def write(self, image) -> None:
+        self._writer.write(image)
+        self.frames += 1
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.partial.unlink()
+
+    def finish(self) -> None:
+        self._writer.release()
+        check = cv2.VideoCapture(str(self.partial))
+        written = int(check.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if check.isOpened() else 0
+        check.release()
+        if written < self.frames:
+            self._discard()
+            reason = "disk full?" if written == 0 else f"only {written} of {self.frames} frames"
+            raise OutputError(
+                f"{shown_path(self.target)}: the annotated video could not be written completely ({reason}); "
+                "removed it; run stopped"
+            )
+        try:
+            shutil.move(str(self.partial), self.target)
+        except OSError as exc:
+            self._discard()
+            raise _output_failed(self.target, exc) from None
 
 
 def run_detect(
@@ -178,6 +257,7 @@ def run_detect(
         OutputError: an output folder or file that cannot be written.
     """
     settings = settings or DetectSettings.resolve()
+    quiet_opencv()  # before any video is opened: FFmpeg reads its log level once
     detector = detector or settings.detector()
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     summary = Summary()
@@ -190,14 +270,14 @@ def run_detect(
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise OutputError(f"{out_dir}: output folder is not writable ({exc.strerror or exc})") from None
+            raise OutputError(f"{shown_path(out_dir)}: output folder is not writable ({exc.strerror or exc})") from None
     writer = FaceWriter(json_path, csv_path)
     job = _Job(detector, settings, writer, out_dir, _Display(show, warn), summary, warn, progress)
     items = expand_sources(sources)
     for item in items:
         if item.kind == "skip":  # a stray file inside a folder: reported, not a failure
             summary.skipped.append((item.spec, item.reason))
-            warn(f"skipped {item.spec}: {item.reason}")
+            warn(f"skipped {shown_path(item.spec)}: {item.reason}")
         elif item.kind == "missing":  # a source the user named: a failure
             job.fail(item.spec, item.reason)
     images = [i for i in items if i.kind == "image"]
@@ -219,16 +299,8 @@ def format_summary(summary: Summary) -> str:
         f"{summary.files} file(s){f', {summary.frames} frame(s)' if summary.frames else ''} in "
         f"{summary.seconds:.1f} s; faces: {faces}"
     ]
-    if summary.skipped:
-        lines.append(
-            f"skipped {len(summary.skipped)}: "
-            + "; ".join(f"{p} ({r})" for p, r in summary.skipped[:5])
-            + (" ..." if len(summary.skipped) > 5 else "")
-        )
-    if summary.failed:
-        lines.append(
-            f"failed {len(summary.failed)}: "
-            + "; ".join(f"{p} ({r})" for p, r in summary.failed[:5])
-            + (" ..." if len(summary.failed) > 5 else "")
-        )
+    # each failure and skip has had its own line already: the summary counts them
+    counts = [f"{len(v)} {word}" for v, word in ((summary.failed, "failed"), (summary.skipped, "skipped")) if v]
+    if counts:
+        lines.append(" and ".join(counts) + " (each named above)")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ have passed without a frame."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import queue
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import SourceError
-from ..images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from ..images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, shown_path
 
 #: Seconds a live stream may stay down (reconnecting with backoff) before we give up
 #: (``detect --stream-timeout`` sets it per run).
@@ -28,6 +29,45 @@ STREAM_MAX_OUTAGE = 60.0
 #: Files beside images that are not worth a warning (annotations, notes).
 QUIET_EXTENSIONS = {".xml", ".txt", ".json", ".yaml", ".yml", ".csv", ".md", ".pbtxt", ".db"}
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+def quiet_opencv() -> None:
+    """FFmpeg's and OpenCV's own console messages ("moov atom not found", "[ WARN:0@2.0] ...")
+    off: maskwatch says what went wrong in one line naming the file. Called at run time, before
+    the first video is opened (FFmpeg reads its level once); a user's own
+    ``OPENCV_FFMPEG_LOGLEVEL`` / ``OPENCV_LOG_LEVEL`` wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        with contextlib.suppress(Exception):
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def opencv_safe(path: str) -> bool:
+    """Whether OpenCV may be handed ``path``: OpenCV 5 crashes (SIGSEGV) on a name whose bytes
+    are not UTF-8 (Python keeps those bytes as surrogates)."""
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _open_capture_by_fd(path: str) -> cv2.VideoCapture:
+    """A capture of a file whose name OpenCV cannot take, opened through a name it can: the
+    process's own ``/proc/self/fd/N`` (Linux), else a temporary ASCII-named symlink. FFmpeg
+    opens the file itself, so our descriptor (or link) goes as soon as it has."""
+    if os.path.isdir("/proc/self/fd"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return cv2.VideoCapture(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="maskwatch-") as tmp:
+        link = os.path.join(tmp, "video" + Path(os.path.abspath(path)).suffix.encode("ascii", "ignore").decode())
+        os.symlink(os.path.abspath(path), link)
+        return cv2.VideoCapture(link)
 
 
 @dataclass(frozen=True)
@@ -56,8 +96,29 @@ def _classify_file(path: Path) -> SourceItem:
     return SourceItem("skip", str(path), f"not an image or video (extension {ext or 'none'!r})")
 
 
+def _bad_link(path: Path, top: Path | None = None) -> str | None:
+    """Why a symlink cannot be followed (a loop, a dangling link, a folder above ``top``
+    that would walk in circles), or None for a good one or no link at all."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError:  # pathlib's "Symlink loop" (Python < 3.13)
+        return "symlink loop"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        return f"broken symlink (to {shown_path(os.readlink(path))})"
+    if top is not None and target.is_dir():
+        root = top.resolve()
+        if root == target or target in root.parents:
+            return f"symlink loop (points back to {shown_path(target)}; not followed)"
+    return None
+
+
 def expand_sources(specs: list[str]) -> list[SourceItem]:
-    """Images, folders (recursive), globs, videos, webcam indices and stream URLs."""
+    """Images, folders (recursive), globs, videos, webcam indices and stream URLs. Symlink
+    loops and broken links inside a folder are named as skipped, never passed over silently."""
     items: list[SourceItem] = []
     for spec in specs:
         if spec.isdigit():
@@ -66,7 +127,12 @@ def expand_sources(specs: list[str]) -> list[SourceItem]:
             items.append(SourceItem("stream", spec))
         elif os.path.isdir(spec):
             for p in sorted(Path(spec).rglob("*")):
-                if p.is_file() and not p.name.startswith("."):
+                if p.name.startswith("."):
+                    continue
+                why = _bad_link(p, Path(spec))
+                if why:
+                    items.append(SourceItem("skip", str(p), why))
+                elif p.is_file():
                     item = _classify_file(p)
                     if item.kind != "skip" or p.suffix.lower() not in QUIET_EXTENSIONS:
                         items.append(item)
@@ -78,7 +144,8 @@ def expand_sources(specs: list[str]) -> list[SourceItem]:
                 items.append(SourceItem("missing", spec, "glob matched no files"))
             items += [_classify_file(Path(m)) for m in matches if os.path.isfile(m)]
         else:
-            items.append(SourceItem("missing", spec, "no such file, folder, camera or stream"))
+            why = _bad_link(Path(spec))
+            items.append(SourceItem("missing", spec, why or "no such file, folder, camera or stream"))
     return items
 
 
@@ -118,6 +185,8 @@ class FrameReader:
         self.error: SourceError | None = None
         self.reconnects = 0
         self._stop = stop or threading.Event()  # a watch worker shares its own: shutdown ends retries
+        self.name = shown_path(spec)  # what messages say: printable whatever the name's bytes
+        quiet_opencv()
         self._cap = self._open_with_retry() if self.live else self._open()
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
         if not (0 < self.fps < 1000):
@@ -127,10 +196,26 @@ class FrameReader:
         self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         self._thread = threading.Thread(target=self._run, name=f"reader:{spec}", daemon=True)
 
-    def _open(self) -> cv2.VideoCapture:
+    def _open(self, timeout: float | None = None) -> cv2.VideoCapture:
+        """Open the source once. ``timeout``: seconds a stream may take to connect and to
+        deliver each frame (FFmpeg's own default is 30 s, whatever ``max_outage`` says)."""
         if self.kind == "video" and not os.path.exists(self.spec):
-            raise SourceError(f"{self.spec}: no such video file")
-        cap = cv2.VideoCapture(int(self.spec)) if self.kind == "camera" else cv2.VideoCapture(self.spec)
+            raise SourceError(f"{self.name}: no such video file")
+        if self.kind == "camera":
+            cap = cv2.VideoCapture(int(self.spec))
+        elif self.kind == "stream":
+            # never longer than FFmpeg's own 30 s: a camera retried for ever (max_outage inf)
+            # still notices a dead connection and reconnects
+            ms = int(1000 * max(0.5, min(timeout or self.max_outage, self.max_outage, 30.0)))
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+            cap = cv2.VideoCapture(self.spec, cv2.CAP_ANY, params)
+        elif opencv_safe(self.spec):
+            cap = cv2.VideoCapture(self.spec)
+        else:
+            try:
+                cap = _open_capture_by_fd(self.spec)
+            except OSError as exc:
+                raise SourceError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
         if not cap.isOpened():
             cap.release()
             what = {
@@ -138,7 +223,7 @@ class FrameReader:
                 "stream": "cannot connect to stream",
                 "video": "cannot open video (corrupt or unsupported format)",
             }[self.kind]
-            raise SourceError(f"{self.spec}: {what}")
+            raise SourceError(f"{self.name}: {what}")
         return cap
 
     def _open_with_retry(self) -> cv2.VideoCapture:
@@ -146,7 +231,7 @@ class FrameReader:
         started, delay = time.monotonic(), self.backoff[0]
         while True:
             try:
-                return self._open()
+                return self._open(self.max_outage - (time.monotonic() - started))
             except SourceError as exc:
                 left = self.max_outage - (time.monotonic() - started)
                 if left <= 0:
@@ -180,7 +265,7 @@ class FrameReader:
             if self._stop.wait(min(delay, max(0.0, self.max_outage - (time.monotonic() - started)))):
                 break
             try:
-                self._cap = self._open()
+                self._cap = self._open(self.max_outage - (time.monotonic() - started))
                 self.reconnects += 1
                 return True
             except SourceError:
@@ -197,10 +282,16 @@ class FrameReader:
                         if self._reconnect():
                             continue
                         self.error = SourceError(
-                            f"{self.spec}: stream dropped and did not come back within {self.max_outage:.0f} s"
+                            f"{self.name}: stream dropped and did not come back within {self.max_outage:.0f} s"
                         )
                     elif index == 0:
-                        self.error = SourceError(f"{self.spec}: no frame could be decoded (corrupt or empty video)")
+                        self.error = SourceError(f"{self.name}: no frame could be decoded (corrupt or empty video)")
+                    elif index < self.frame_count - max(2, self.frame_count // 100):
+                        # a file cut short: its header still declares every frame
+                        self.error = SourceError(
+                            f"{self.name}: only {index} of the {self.frame_count} frames its header declares "
+                            "could be decoded (file cut short or corrupt); the results cover those"
+                        )
                     break
                 t = time.monotonic() - t0 if self.live else index / self.fps
                 self._put(Frame(image, index, t))

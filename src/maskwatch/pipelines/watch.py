@@ -20,10 +20,12 @@ import cv2
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import SourceError
+from ..draw import COLORS_BGR
+from ..errors import ConfigError, SourceError
 from ..events.outbox import OutboxWorker
 from ..events.sinks import make_sink
-from ..events.store import EventStore, PersonRecord, event_dict, record_event, utcnow
+from ..events.store import EventStore, PersonRecord, event_dict, record_event, summarize, utc_text, utcnow
+from ..labels import LABELS, WITHOUT_MASK
 from ..settings import CameraConfig, WatchSettings
 from ..tracking.counting import CountedPerson, PeopleCounter
 from ..tracking.tracker import FaceTracker
@@ -34,10 +36,17 @@ from .sources import FrameReader
 log = logging.getLogger("maskwatch.watch")
 #: Decided people kept in memory while the database cannot take them (full disk, outage).
 MAX_UNSAVED = 1000
+#: seconds between heartbeats of a camera that is alive but has nothing new to say
+KEEPALIVE = 10.0
+#: tries, a second apart, to store what is still waiting when a camera stops
+FINAL_TRIES = 10
 
 
-def encode_snapshots(frame: np.ndarray, box, quality: int = 85, max_side: int = 1280) -> tuple[bytes, bytes]:
-    """(face JPEG, frame JPEG with the face boxed). The face crop keeps some context."""
+def encode_snapshots(
+    frame: np.ndarray, box, quality: int = 85, max_side: int = 1280, label: str | None = None
+) -> tuple[bytes, bytes]:
+    """(face JPEG, frame JPEG with the face boxed in its label's colour, as in the README's
+    legend and ``detect --out``). The face crop keeps some context."""
     h, w = frame.shape[:2]
     x1, y1, x2, y2 = box
     mx, my = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
@@ -47,7 +56,8 @@ def encode_snapshots(frame: np.ndarray, box, quality: int = 85, max_side: int = 
     params = [cv2.IMWRITE_JPEG_QUALITY, quality]
     face_jpeg = cv2.imencode(".jpg", crop, params)[1].tobytes()
     boxed = frame.copy()
-    cv2.rectangle(boxed, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 255), max(2, w // 400))
+    color = COLORS_BGR.get(label, COLORS_BGR[WITHOUT_MASK])
+    cv2.rectangle(boxed, (int(x1), int(y1)), (int(x2), int(y2)), color, max(2, w // 400))
     scale = max_side / max(h, w)
     if scale < 1:
         boxed = cv2.resize(boxed, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
@@ -63,6 +73,10 @@ class CameraStats:
     reconnects: int = 0
     state: str = "starting"
     error: str | None = None
+    #: counted people that could not be stored (full disk, database down) and were dropped
+    lost: int = 0
+    #: the most people held in memory at once while the database refused them
+    held_peak: int = 0
 
 
 class CameraWorker(threading.Thread):
@@ -79,6 +93,8 @@ class CameraWorker(threading.Thread):
         self._reader_stop = threading.Event()
         self._last_beat = 0.0
         self._unsaved: list[PersonRecord] = []
+        self._last_try = 0.0
+        self._told = 0  # the backlog size last logged
         self._fps_window: list[float] = []
 
     def stop(self) -> None:
@@ -87,10 +103,18 @@ class CameraWorker(threading.Thread):
 
     # -- storing -------------------------------------------------------------------------
     def _store(self, person: CountedPerson, wall0: datetime) -> None:
+        self._unsaved.append(self._record(person, wall0))
+        self._save_backlog()
+
+    def _record(self, person: CountedPerson, wall0: datetime) -> PersonRecord:
+        """The record of a decided person (snapshots for a violation); ``wall0`` is the wall
+        time of the stream's t=0."""
         face_jpeg = frame_jpeg = None
         if person.violation and person.frame is not None:
-            face_jpeg, frame_jpeg = encode_snapshots(person.frame, person.box, self.config.snapshot_quality)
-        record = PersonRecord(
+            face_jpeg, frame_jpeg = encode_snapshots(
+                person.frame, person.box, self.config.snapshot_quality, label=person.label
+            )
+        return PersonRecord(
             camera=self.camera.name,
             run_id=self.run_id,
             track_id=person.track_id,
@@ -103,12 +127,12 @@ class CameraWorker(threading.Thread):
             face_jpeg=face_jpeg,
             frame_jpeg=frame_jpeg,
         )
-        self._unsaved.append(record)
-        self._save_backlog()
 
     def _save_backlog(self) -> None:
         """Write what is waiting, oldest first. A full disk or a database that is down keeps
-        records in memory (up to ``MAX_UNSAVED``) until it can take them again."""
+        records in memory (up to ``MAX_UNSAVED``; beyond it the oldest is dropped and
+        counted in ``stats.lost``) and they are written when it can take them again."""
+        self._last_try = time.monotonic()
         while self._unsaved:
             record = self._unsaved[0]
             try:
@@ -117,22 +141,43 @@ class CameraWorker(threading.Thread):
                 self._unsaved.pop(0)
                 continue
             except Exception as exc:
-                if len(self._unsaved) > MAX_UNSAVED:
+                waiting = len(self._unsaved)
+                self.stats.held_peak = max(self.stats.held_peak, waiting)
+                if waiting > MAX_UNSAVED:
                     lost = self._unsaved.pop(0)
+                    self.stats.lost += 1
                     log.error(
-                        "camera %s: dropped track %s, %d records waiting: %s",
+                        "camera %s: LOST track %s (%s): %d people already held in memory, the most kept; "
+                        "%d lost so far: %s",
                         self.camera.name,
                         lost.track_id,
-                        len(self._unsaved),
-                        exc,
+                        lost.label,
+                        MAX_UNSAVED,
+                        self.stats.lost,
+                        _short(exc),
                     )
-                elif len(self._unsaved) == 1 or len(self._unsaved) % 50 == 0:
+                elif waiting != self._told and (waiting == 1 or waiting % 50 == 0):
+                    self._told = waiting
                     log.error(
-                        "camera %s: cannot store (%d waiting, retrying): %s", self.camera.name, len(self._unsaved), exc
+                        "camera %s: cannot store (%s); %d counted people held in memory (at most %d) "
+                        "and retried: nothing lost yet",
+                        self.camera.name,
+                        _short(exc),
+                        waiting,
+                        MAX_UNSAVED,
                     )
                 return
             self._unsaved.pop(0)
+            self._told = 0
+            if self.stats.held_peak and not self._unsaved:
+                log.warning("camera %s: the database takes writes again; every held person is stored", self.camera.name)
             self._after_store(record, event_id)
+
+    def keepalive(self) -> None:
+        """A heartbeat if none was sent for ``KEEPALIVE`` s (a camera waiting on a stream, or a
+        quiet scene), so a report can tell a live camera from a killed process."""
+        if self.is_alive() and time.monotonic() - self._last_beat >= KEEPALIVE:
+            self._beat(self.stats.state, message=self.stats.error, force=True)
 
     def _after_store(self, record: PersonRecord, event_id: str | None) -> None:
         self.stats.people[record.label] = self.stats.people.get(record.label, 0) + 1
@@ -166,6 +211,24 @@ class CameraWorker(threading.Thread):
             )
         except Exception as exc:
             log.warning("camera %s: heartbeat not stored: %s", self.camera.name, exc)
+        self._publish_state(state, fps)
+
+    def _publish_state(self, state: str, fps: float = 0.0) -> None:
+        """The camera's counts and status to sinks that keep a state (MQTT's retained topic)."""
+        keepers = [s for s in self.sinks if hasattr(s, "state")]
+        if not keepers:
+            return
+        counts = summarize({label: int(self.stats.people.get(label, 0)) for label in LABELS})
+        info = {
+            "camera": self.camera.name,
+            "status": state,
+            **counts,
+            "fps": round(fps, 1),
+            "frames": self.stats.analysed,
+            "updated": utc_text(utcnow()),
+        }
+        for sink in keepers:
+            sink.state(self.camera.name, info)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -198,13 +261,22 @@ class CameraWorker(threading.Thread):
             self._consume(reader, live)
             if not live and not cam.loop:
                 break
-        for _ in range(10):  # the database may be back by now
+        for i in range(FINAL_TRIES):  # the database may be back by now
             self._save_backlog()
             if not self._unsaved:
                 break
-            time.sleep(1.0)
+            if i + 1 < FINAL_TRIES:
+                time.sleep(1.0)
         if self._unsaved:
-            log.error("camera %s: %d counted people could not be stored", cam.name, len(self._unsaved))
+            self.stats.lost += len(self._unsaved)
+            log.error(
+                "camera %s: %d counted people could not be stored and are LOST (%s)",
+                cam.name,
+                len(self._unsaved),
+                ", ".join(f"track {r.track_id} {r.label}" for r in self._unsaved[:10])
+                + (" ..." if len(self._unsaved) > 10 else ""),
+            )
+            self._unsaved.clear()
         self._beat("stopped", force=True, message=self.stats.error)
 
     def _consume(self, reader: FrameReader, live: bool) -> None:
@@ -230,6 +302,8 @@ class CameraWorker(threading.Thread):
                     continue
                 for person in counter.update(result.detections, frame.image, frame.t):
                     self._store(person, wall0)
+                if self._unsaved and time.monotonic() - self._last_try > 2.0:
+                    self._save_backlog()  # the disk may have room again
                 self.stats.analysed += 1
                 self._fps_window = (self._fps_window + [time.monotonic()])[-30:]
                 self._beat("running", reader)
@@ -252,6 +326,8 @@ def watch_settings(
     decide_after: float | None = None,
     webhooks: list[str] = (),
     log_events: bool = False,
+    mqtt: str | None = None,
+    say_dir: str | None = None,
     **flags,
 ) -> WatchSettings:
     """``watch``'s settings from the command line: one YAML file (a site config) or a list of
@@ -263,6 +339,8 @@ def watch_settings(
         min_frames, decide_after: counting settings (over the file's ``counting:``).
         webhooks: URLs that get every violation (added to the file's sinks).
         log_events: also log one line per violation.
+        mqtt: a broker URL (mqtt://user:pass@host:1883) that gets every violation.
+        say_dir: write the spoken reminders as WAV files here (the sound sink without a speaker).
         flags: any other :class:`~maskwatch.settings.WatchSettings` field (None: not given).
     """
     config = sources[0] if len(sources) == 1 and sources[0].lower().endswith((".yaml", ".yml")) else None
@@ -276,7 +354,23 @@ def watch_settings(
         settings.sinks.append({"type": "webhook", "url": url, "name": "webhook" if i == 0 else f"webhook{i + 1}"})
     if log_events:
         settings.sinks.append({"type": "log"})
+    if mqtt:
+        settings.sinks.append({"type": "mqtt", "url": mqtt})
+    if say_dir:
+        settings.sinks.append({"type": "sound", "wav_dir": say_dir})
+    check_sinks(settings.sinks)
     return settings
+
+
+def check_sinks(specs: list[dict]) -> list:
+    """The sinks, built and checked at start: ConfigError (exit 2) for a bad URL scheme, bad
+    headers or two sinks with one name."""
+    sinks = [make_sink(s) for s in specs]
+    names = [s.name for s in sinks]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"sinks: names must be unique, {twice} used more than once (give each a name:)")
+    return sinks
 
 
 @dataclass
@@ -285,6 +379,11 @@ class WatchResult:
     seconds: float
     delivered: int
     pending: int
+
+    @property
+    def lost(self) -> int:
+        """Counted people that could not be stored."""
+        return sum(st.lost for st in self.cameras.values())
 
 
 def run_watch(
@@ -305,15 +404,27 @@ def run_watch(
         install_signals: stop on SIGINT/SIGTERM (main thread only).
         stop: set it to stop every camera.
         on_start: called with the camera workers once they run (tests, status pages).
-        drain_seconds: how long the outbox may deliver after the cameras stopped.
+        drain_seconds: how long the outbox may deliver after the cameras stopped, a hard
+            bound: no request outlives it, however slow the receiver (undelivered rows stay
+            in the outbox for the next start).
 
     Returns:
         :class:`WatchResult`: per-camera statistics and the outbox's figures.
     """
     t0 = time.perf_counter()
-    sinks = [make_sink(s) for s in config.sinks]
+    sinks = check_sinks(config.sinks)
     store = store or EventStore(config.database_url)
     detector = detector or config.detector()
+    for sink in sinks:
+        if hasattr(sink, "store"):
+            sink.store = store  # snapshots for the sinks that send them
+        missing = getattr(sink, "missing", lambda: None)()
+        if missing:
+            log.warning("sink %s: %s", sink.name, missing)
+    try:
+        store.register_sinks([s for s in sinks if getattr(s, "durable", False)])
+    except Exception as exc:  # the Watch page's sink list only
+        log.warning("sinks not registered in the database: %s", _short(exc))
     outbox = OutboxWorker(store, sinks).start()
     run_id = str(uuid.uuid4())
     workers = [CameraWorker(cam, config, detector, store, sinks, run_id) for cam in config.cameras]
@@ -333,22 +444,39 @@ def run_watch(
         if on_start:
             on_start(workers)
         while any(w.is_alive() for w in workers) and not stop.wait(0.2):
-            pass
+            for w in workers:
+                w.keepalive()
     finally:
         for w in workers:
             w.stop()
         for w in workers:
             w.join(30)
-        # one last delivery round for what the workers just flushed
-        outbox.stop()
+        # one last delivery round for what the workers just flushed, bounded by drain_seconds
         deadline = time.monotonic() + drain_seconds
-        while outbox.sinks and time.monotonic() < deadline and outbox.pending() and outbox.drain():
-            pass
+        outbox.stop(timeout=drain_seconds)
+        try:
+            while outbox.sinks and time.monotonic() < deadline and outbox.pending() and outbox.drain(deadline):
+                pass
+        except Exception as exc:  # database full or gone: the rows wait for the next start
+            log.error("outbox: last delivery round stopped: %s", _short(exc))
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        for sink in sinks:
+            if hasattr(sink, "close"):
+                sink.close()
+    try:
+        pending = outbox.pending() if outbox.sinks else 0
+    except Exception:
+        pending = -1  # unknown: the database cannot be read
     return WatchResult(
         {w.camera.name: w.stats for w in workers},
         time.perf_counter() - t0,
         outbox.delivered,
-        outbox.pending() if outbox.sinks else 0,
+        pending,
     )
+
+
+def _short(exc: Exception) -> str:
+    """An exception in one line, without SQLAlchemy's statement dump."""
+    text = str(getattr(exc, "orig", None) or exc).splitlines()
+    return text[0][:200] if text else type(exc).__name__

@@ -13,7 +13,7 @@ import grpc
 
 from ..defaults import OUTPUT_MIN_SCORE
 from ..detections import Detections
-from ..errors import BadInputError, ImageTooLargeError
+from ..errors import BadInputError, ConfigError, ImageTooLargeError
 from ..images import decode_image
 
 PROTO_DIR = Path(str(importlib.resources.files("maskwatch.serve") / "proto"))
@@ -63,8 +63,10 @@ class _Auth(grpc.ServerInterceptor):
         self._deny_stream = grpc.stream_stream_rpc_method_handler(lambda it, context: deny(None, context))
 
     def intercept_service(self, continuation, details):
+        if details.method.startswith("/grpc.health.v1.Health/"):
+            return continuation(details)  # probes and load balancers send no metadata
         given = dict(details.invocation_metadata or ()).get("x-api-key")
-        if given is not None and secrets.compare_digest(given, self.key):
+        if isinstance(given, str) and secrets.compare_digest(given.encode(), self.key.encode()):
             return continuation(details)
         return self._deny_stream if details.method.endswith("DetectStream") else self._deny
 
@@ -80,7 +82,11 @@ def create_grpc_server(
     max_pixels: int | None = None,
 ) -> tuple[grpc.Server, int]:
     """A started-later server and the port it bound (pass 0 for any free port). A request's
-    ``min_score`` (when not 0) overrides ``min_score``."""
+    ``min_score`` (when not 0) overrides ``min_score``.
+
+    Raises:
+        ConfigError: the port is taken (bound exclusively, never shared) or cannot be bound.
+    """
     pb, services = load_proto()
 
     class Servicer(services.MaskWatchServicer):
@@ -99,8 +105,26 @@ def create_grpc_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         interceptors=[_Auth(api_key)] if api_key else [],
-        options=[("grpc.max_receive_message_length", max_bytes + 1024)],
+        options=[
+            ("grpc.max_receive_message_length", max_bytes + 1024),
+            # bind exclusively: with gRPC's default SO_REUSEPORT a second server on the same
+            # port silently shares its calls (a keyless one answering calls meant for a keyed one)
+            ("grpc.so_reuseport", 0),
+        ],
     )
     services.add_MaskWatchServicer_to_server(Servicer(), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    from .kserve_grpc import add_health, add_kserve_servicer  # KServe v2 and grpc.health.v1, same port
+
+    add_kserve_servicer(server, detector, max_bytes=max_bytes, min_score=min_score, max_pixels=max_pixels)
+    add_health(server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        server.stop(None)
+        raise ConfigError(
+            f"grpc_port: cannot listen on {host}:{port} for gRPC: the port is in use (another `maskwatch serve`?) "
+            "or not allowed; choose another with --grpc-port, or --grpc-port 0 for no gRPC"
+        )
     return server, bound

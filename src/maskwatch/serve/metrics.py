@@ -24,8 +24,20 @@ class ServeMetrics:
         self.in_flight = Gauge(
             "maskwatch_inference_pending", "Requests running or queued for inference", registry=self.registry
         )
+        self.video_pending = Gauge(
+            "maskwatch_video_pending",
+            "Video uploads being analysed or waiting for the video pool",
+            registry=self.registry,
+        )
+        self.video_frames = Counter(
+            "maskwatch_video_frames", "Video frames analysed for /v1/detect/video", registry=self.registry
+        )
+        self.video_cancelled = Counter(
+            "maskwatch_video_cancelled", "Video analyses stopped because the client went away", registry=self.registry
+        )
 
     def record(self, route: str, status: int, started: float) -> None:
-        """One request of ``route`` ended with ``status``; ``started`` is its perf_counter."""
+        """One request of ``route`` ended with ``status`` (for the WebSocket: 200 per frame
+        answered, or the close code it was refused with); ``started`` is its perf_counter."""
         self.requests.labels(route, str(status)).inc()
         self.latency.labels(route).observe(time.perf_counter() - started)

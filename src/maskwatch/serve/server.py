@@ -17,6 +17,7 @@ def run_server(settings: ServeSettings, log: Callable[[str], None] | None = None
     Raises:
         MissingExtraError: the [serve] extra is not installed.
         ModelError, ConfigError: the model cannot be loaded.
+        ConfigError: the gRPC port is taken.
     """
     log = log or (lambda line: print(line, file=sys.stderr))
     uvicorn = require("uvicorn", "maskwatch serve", "serve")
@@ -25,6 +26,9 @@ def run_server(settings: ServeSettings, log: Callable[[str], None] | None = None
 
     detector = settings.detector()
     app = create_app(detector, settings)
+    link = app.state.events_link
+    if link is not None and link.error:
+        log(f"warning: the Watch tab is off until the events database answers: {link.error}")
     grpc_server = None
     if settings.grpc_port:
         require("grpc", "maskwatch serve (gRPC)", "serve")
@@ -49,3 +53,6 @@ def run_server(settings: ServeSettings, log: Callable[[str], None] | None = None
         if grpc_server is not None:
             grpc_server.stop(grace=2)
         app.state.pool.shutdown()
+        app.state.video_pool.shutdown()
+        if app.state.events_link is not None:
+            app.state.events_link.close()

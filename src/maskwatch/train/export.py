@@ -117,10 +117,61 @@ def export_model(checkpoint: str | Path, out: str | Path, version: str = "0.1.0"
     return meta
 
 
+#: export metadata shown in the model card, in this order, with what each means
+_EXPORT_FIELDS = {
+    "kind": "what the file is",
+    "name": "model name",
+    "version": "model version",
+    "labels": "output classes, in order",
+    "backbone": "network",
+    "input_size": "crop side (pixels)",
+    "margin": "margin added around the face box",
+    "color": "channel order",
+    "mean": "normalisation mean",
+    "std": "normalisation std",
+    "box_correction": "learned face-box correction (dx1, dy1, dx2, dy2)",
+    "epoch": "training epoch exported",
+    "exported": "exported at (UTC)",
+    "max_abs_diff_probs": "max |ONNX - PyTorch| probability difference",
+    "size_bytes": "file size (bytes)",
+}
+
+
+def _export_markdown(export: dict, path_json: Path) -> list[str]:
+    """The card's Export section: what the ONNX metadata says, and how to use the model."""
+
+    def cell(value) -> str:
+        text = f"{value:.2e}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|")
+
+    keys = [k for k in _EXPORT_FIELDS if k in export] + sorted(k for k in export if k not in _EXPORT_FIELDS)
+    onnx_name = path_json.with_suffix(".onnx").name
+    return [
+        "## Export",
+        "",
+        "| field | value | meaning |",
+        "|---|---|---|",
+        *(f"| {k} | {cell(export[k])} | {_EXPORT_FIELDS.get(k, '')} |" for k in keys),
+        "",
+        "## Use",
+        "",
+        "```bash",
+        f"maskwatch detect --model {onnx_name} IMAGES_OR_VIDEOS",
+        f"maskwatch evaluate DATA --model {onnx_name}",
+        "```",
+        "",
+        "The preprocessing and labels above travel in the ONNX file's metadata: no code change is needed to run it.",
+        "",
+    ]
+
+
 def write_model_card(path_json: Path, card: dict) -> Path:
     """JSON for machines and Markdown beside it for people."""
     path_json.write_text(json.dumps(card, indent=1))
     lines = [f"# {card.get('name', 'model')} {card.get('version', '')}", "", card.get("summary", ""), ""]
+    export = card.get("export")
+    if isinstance(export, dict) and export:
+        lines += _export_markdown(export, path_json)
     for section in ("model", "data", "training", "reproduce", "metrics", "experiments", "limitations"):
         if section not in card:
             continue

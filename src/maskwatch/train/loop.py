@@ -105,9 +105,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = len(loader) if cfg.max_steps is None else min(len(loader), cfg.max_steps)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
-    )
+    total_steps = max(cfg.epochs * steps_per_epoch, 1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=total_steps, pct_start=0.15)
     history: list[dict] = []
     start_epoch, best_metric, best_epoch, stale = 0, float("-inf"), -1, 0
     last = out / "last.pt"
@@ -116,6 +115,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if scheduler.total_steps != total_steps and scheduler.last_epoch < total_steps:
+            # resumed with another epochs/max_steps (`--resume --set epochs=3`): the saved
+            # schedule would run out of steps, so lay it out again for the new total
+            scheduler = _rescheduled(optimizer, cfg.lr, total_steps, scheduler.last_epoch)
         start_epoch, history = state["epoch"] + 1, state["history"]
         best_metric, best_epoch, stale = state["best_metric"], state["best_epoch"], state["stale"]
         torch.set_rng_state(state["rng"])
@@ -196,6 +199,32 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     if writer:
         writer.close()
     return TrainResult(out, out / "best.pt", history, best_epoch, best_metric)
+
+
+def _rescheduled(optimizer, max_lr: float, total_steps: int, steps_done: int):
+    """A one-cycle schedule over ``total_steps``, already ``steps_done`` steps in, with the
+    optimizer's learning rate set to where that schedule is now.
+
+    Args:
+        optimizer: the optimizer, its state already loaded from the checkpoint.
+        max_lr: the peak learning rate (``cfg.lr``).
+        total_steps: every step of the run, the resumed epochs included.
+        steps_done: the steps already taken (the saved scheduler's ``last_epoch``).
+
+    Returns:
+        The new scheduler.
+    """
+    for group in optimizer.param_groups:
+        group.pop("initial_lr", None)  # OneCycleLR sets these itself on a fresh start
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr, total_steps=total_steps, pct_start=0.15)
+    scheduler.last_epoch = steps_done
+    scheduler._get_lr_called_within_step = True  # get_lr() outside step() only warns
+    lrs = scheduler.get_lr()
+    scheduler._get_lr_called_within_step = False
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = list(lrs)
+    return scheduler
 
 
 def _tensorboard(out: Path):

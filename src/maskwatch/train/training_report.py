@@ -8,6 +8,11 @@ import json
 from pathlib import Path
 
 
+def _cell(value) -> str:
+    """A table cell: floats to 4 significant digits, so a learning rate of 3e-06 is not 0.0."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def write_training_report(run: Path) -> Path:
     run = Path(run)
     history = json.loads((run / "history.json").read_text())
@@ -34,12 +39,7 @@ def write_training_report(run: Path) -> Path:
     png = run / "curves.png"
     fig.savefig(png, dpi=110)
     plt.close(fig)
-    rows = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(str(round(v, 4) if isinstance(v, float) else v))}</td>" for v in h.values())
-        + "</tr>"
-        for h in history
-    )
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in h.values()) + "</tr>" for h in history)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in history[0])
     config = html.escape((run / "config.json").read_text()) if (run / "config.json").exists() else ""
     page = run / "report.html"

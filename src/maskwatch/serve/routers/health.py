@@ -46,6 +46,10 @@ async def info(request: Request):
         "source": bool(settings.source),
         "max_image_bytes": settings.max_image_bytes,
         "max_video_bytes": settings.max_video_bytes,
+        "max_video_seconds": settings.max_video_seconds,
+        "max_video_frames": settings.max_video_frames,
         "auth": settings.api_key is not None,
-        "watch": state.events is not None,
+        "watch": state.events_link is not None,
+        # the events database's error while it cannot be reached (the Watch tab shows it)
+        "watch_error": state.events_link.error if state.events_link is not None else None,
     }

@@ -16,24 +16,34 @@ from ...draw import annotate
 from ...errors import HttpError, MaskwatchError
 from ...pipelines.frames import FramePipeline
 from ...pipelines.sources import FrameReader
-from ..deps import AUTH, decode, infer, key_ok, label_counts
+from ..deps import AUTH, decode, infer, key_ok, label_counts, scope_key
 from ..pool import Busy
 
 router = APIRouter()
 
 
 @router.websocket("/v1/ws")
-async def live(ws: WebSocket, api_key: str | None = None):
+async def live(ws: WebSocket):
     """Binary JPEG frames in, one JSON message of faces out per frame (send the next frame after
     the answer: the rate adapts to the server). Key: ?api_key= (browsers cannot set headers)."""
     state = ws.app.state
-    if not key_ok(state.settings, api_key or ws.headers.get("x-api-key")):
+    # accepted first, then closed with a code the page can show (a refusal before the
+    # handshake reaches a browser as a bare 1006)
+    await ws.accept()
+    if not key_ok(state.settings, scope_key(ws.scope)):
+        state.metrics.record("ws", 4401, time.perf_counter())
         await ws.close(code=4401, reason="missing or wrong API key")
         return
-    await ws.accept()
     try:
         while True:
-            data = await ws.receive_bytes()
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is None:
+                state.metrics.record("ws", 1003, time.perf_counter())
+                await ws.close(code=1003, reason="send binary JPEG frames, not text")
+                return
             started = time.perf_counter()
             try:
                 image = decode(state, data, "frame")

@@ -98,7 +98,8 @@ async def predict(request: Request, name_verb: str, body: PredictIn):
     max_bytes = state.settings.max_image_bytes
     predictions = []
     for i, inst in enumerate(body.instances):
-        b64 = inst.get("b64") or (inst.get("image_bytes") or {}).get("b64")
+        nested = inst.get("image_bytes")
+        b64 = inst.get("b64") or (nested.get("b64") if isinstance(nested, dict) else None)
         if not isinstance(b64, str):
             raise HttpError(400, f'instances[{i}]: expected {{"b64": ...}} or {{"image_bytes": {{"b64": ...}}}}')
         try:

@@ -50,13 +50,28 @@ async function errorText(res) {
 }
 
 // --- upload -------------------------------------------------------------------------------
+// a new upload (and above all a failed one) never leaves the previous file's boxes on screen
+function clearResult() {
+  $("photo-canvas").hidden = true;
+  const video = $("video-file");
+  video.pause(); video.onplay = video.onseeked = video.onloadeddata = null;
+  if (video.src) { URL.revokeObjectURL(video.src); video.removeAttribute("src"); video.load(); }
+  $("video-wrap").hidden = true;
+  $("upload-counts").innerHTML = "";
+  showTable([]);
+}
+
 async function handleFile(file) {
   const status = $("upload-status");
+  clearResult();
   status.textContent = `Analysing ${file.name}…`;
   const form = new FormData();
   form.append("file", file);
   const isVideo = file.type.startsWith("video/");
-  const res = await fetch(isVideo ? "/v1/detect/video?stride=3" : "/v1/detect", { method: "POST", body: form, headers: headers() });
+  let res;
+  try {
+    res = await fetch(isVideo ? "/v1/detect/video?stride=3" : "/v1/detect", { method: "POST", body: form, headers: headers() });
+  } catch (err) { status.textContent = `Error: the server cannot be reached (${err.message})`; return; }
   if (!res.ok) { status.textContent = `Error ${res.status}: ${await errorText(res)}`; return; }
   const result = await res.json();
   if (isVideo) return showVideo(file, result);
@@ -95,7 +110,8 @@ function showVideo(file, result) {
   };
   video.onplay = draw; video.onseeked = draw; video.onloadeddata = draw;
   showCounts($("upload-counts"), result.counts);
-  $("upload-status").textContent = `${result.frames_analysed} frame(s) analysed (every ${result.stride}) · face counts are per frame, not unique people`;
+  $("upload-status").textContent = `${result.frames_analysed} frame(s) analysed (every ${result.stride}) · face counts are per frame, not unique people` +
+    (result.truncated ? ` · ${result.truncated}` : "");
 }
 
 const drop = document.querySelector(".drop");
@@ -158,8 +174,17 @@ const pct = (v) => (v === null || v === undefined ? "-" : `${(100 * v).toFixed(1
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const withKey = (url) => url + (keyInput.value ? "?api_key=" + encodeURIComponent(keyInput.value) : "");
 async function refreshWatch() {
-  const res = await fetch("/v1/watch/summary?since=today&events=12", { headers: headers() });
-  if (!res.ok) { $("watch-compliance").textContent = `Error ${res.status}: ${await errorText(res)}`; return; }
+  let res;
+  try { res = await fetch("/v1/watch/summary?since=today&events=12", { headers: headers() }); } catch (err) { res = null; }
+  if (!res || !res.ok) {
+    // e.g. 503 while the events database is unreachable: say so, and show no stale counts
+    $("watch-compliance").textContent = res ? `Error ${res.status}: ${await errorText(res)}` : "Error: the server cannot be reached";
+    $("watch-counts").innerHTML = "";
+    $("watch-cameras").querySelector("tbody").innerHTML = "";
+    $("watch-events").innerHTML = "";
+    $("watch-sinks").querySelector("tbody").innerHTML = "";
+    return;
+  }
   const s = await res.json();
   showCounts($("watch-counts"), s.total.per_label);
   $("watch-compliance").textContent = `${s.total.people} people, ${s.total.violations} violations, compliance ${pct(s.total.compliance)}`;
@@ -170,12 +195,26 @@ async function refreshWatch() {
       `<td>${k.people}</td><td>${k.violations}</td><td>${pct(k.compliance)}</td>` +
       `<td>${c.fps !== undefined ? c.fps.toFixed(1) : "-"}</td><td>${c.reconnects ?? "-"}</td></tr>`;
   }).join("");
+  const when = (t) => (t ? new Date(/(Z|[+-]\d\d:\d\d)$/.test(t) ? t : t + "Z").toLocaleTimeString() : "-");
+  $("watch-sinks").querySelector("tbody").innerHTML = (s.sinks || []).map((k) =>
+    `<tr data-sink="${esc(k.sink)}"><td>${esc(k.sink)}</td><td>${esc(k.type || "-")}</td><td>${esc(k.camera || "-")}</td>` +
+    `<td>${when(k.last_delivery)}</td><td class="pending">${k.pending}</td><td>${k.failed}</td>` +
+    `<td class="error">${esc(k.last_error || "")}</td></tr>`).join("") ||
+    "<tr><td colspan='7' class='status'>No sinks registered (start watch with --webhook, --mqtt or --say-dir).</td></tr>";
   $("watch-events").innerHTML = s.events.map((e) =>
     `<figure class="event ${esc(e.label)}" data-id="${esc(e.id)}"><a href="${withKey(e.frame_url)}" target="_blank">` +
     `<img src="${withKey(e.face_url)}" alt="face"></a><figcaption><b>${esc(e.label)}</b> ${e.score.toFixed(2)}<br>` +
     `${esc(e.camera)} #${e.track_id}<br>${new Date(/(Z|[+-]\d\d:\d\d)$/.test(e.time) ? e.time : e.time + "Z").toLocaleTimeString()}</figcaption></figure>`).join("")
     || "<p class='status'>None yet.</p>";
 }
+$("test-alert").addEventListener("click", async () => {
+  $("test-alert-status").textContent = "sending...";
+  let res;
+  try { res = await fetch("/v1/watch/test-alert", { method: "POST", headers: headers() }); } catch (err) { res = null; }
+  $("test-alert-status").textContent = !res ? "Error: the server cannot be reached"
+    : res.ok ? (await res.json()).message : `Error ${res.status}: ${await errorText(res)}`;
+  refreshWatch();
+});
 document.querySelector('[data-tab="watch"]').addEventListener("click", () => {
   refreshWatch();
   clearInterval(watchTimer);

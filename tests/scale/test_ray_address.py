@@ -1,0 +1,57 @@
+"""``--address``: ``detect --ray`` against a cluster started with ``ray start --head`` on
+127.0.0.1 (2 CPUs, no dashboard), as a user's cluster would be."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray", reason="needs the [ray] extra: pip install 'maskwatch[ray]'")
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_detect_ray_on_a_started_cluster(tmp_path, val_images, detector, monkeypatch):
+    import ray
+
+    from maskwatch.pipelines.detect import run_detect
+    from maskwatch.scale.ray_batch import detect_ray
+    from maskwatch.settings import DetectSettings
+
+    if ray.is_initialized():
+        ray.shutdown()
+    for p in val_images[30:33]:
+        shutil.copy(p, tmp_path / p.name)
+    port = _free_port()
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # loopback only: no token to hand around
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2"]
+    subprocess.run(
+        start + ["--include-dashboard=false", "--disable-usage-stats"],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=180,
+    )
+    try:
+        settings = DetectSettings.resolve()
+        got = detect_ray([str(tmp_path)], settings, address=f"127.0.0.1:{port}", json_path=str(tmp_path / "ray.jsonl"))
+        assert not ray.is_initialized()  # detect_ray disconnected: the cluster is the user's
+        run_detect([str(tmp_path)], settings, detector, str(tmp_path / "plain.jsonl"))
+        rows = [json.loads(x) for x in (tmp_path / "ray.jsonl").read_text().splitlines()]
+        assert got.files == 3 and rows
+        assert (tmp_path / "ray.jsonl").read_text() == (tmp_path / "plain.jsonl").read_text()
+    finally:
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
