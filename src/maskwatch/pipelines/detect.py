@@ -79,6 +79,23 @@ def _unique(path: Path, taken: set[Path]) -> Path:
     return candidate
 
 
+def record_failure(summary: Summary, warn, spec: str, reason: str) -> None:
+    """One line per failure, here; the summary only counts them (the plain and Ray paths)."""
+    summary.failed.append((spec, reason))
+    warn(f"failed {shown_path(spec)}: {reason}")
+
+
+def record_unusable(items: list[SourceItem], summary: Summary, warn) -> None:
+    """Stray files inside a folder (skipped, not a failure) and named sources that are not
+    there (failures), one line each."""
+    for item in items:
+        if item.kind == "skip":
+            summary.skipped.append((item.spec, item.reason))
+            warn(f"skipped {shown_path(item.spec)}: {item.reason}")
+        elif item.kind == "missing":
+            record_failure(summary, warn, item.spec, item.reason)
+
+
 def _output_failed(target: Path, exc: OSError) -> OutputError:
     return OutputError(f"{shown_path(target)}: cannot write ({exc.strerror or exc}); run stopped")
 
@@ -98,9 +115,7 @@ class _Job:
     taken: set = field(default_factory=set)  # annotated outputs of this run, kept apart
 
     def fail(self, spec: str, reason: str) -> None:
-        """One line per failure, here; the summary only counts them."""
-        self.summary.failed.append((spec, reason))
-        self.warn(f"failed {shown_path(spec)}: {reason}")
+        record_failure(self.summary, self.warn, spec, reason)
 
     def image(self, item: SourceItem) -> None:
         try:
@@ -274,12 +289,7 @@ def run_detect(
     writer = FaceWriter(json_path, csv_path)
     job = _Job(detector, settings, writer, out_dir, _Display(show, warn), summary, warn, progress)
     items = expand_sources(sources)
-    for item in items:
-        if item.kind == "skip":  # a stray file inside a folder: reported, not a failure
-            summary.skipped.append((item.spec, item.reason))
-            warn(f"skipped {shown_path(item.spec)}: {item.reason}")
-        elif item.kind == "missing":  # a source the user named: a failure
-            job.fail(item.spec, item.reason)
+    record_unusable(items, summary, warn)
     images = [i for i in items if i.kind == "image"]
     streams = [i for i in items if i.kind in ("video", "camera", "stream")]
     try:

@@ -52,6 +52,21 @@ def opencv_safe(path: str) -> bool:
         return False
 
 
+def open_video_file(path: str) -> cv2.VideoCapture:
+    """A capture of a video file, whatever bytes its name holds (see :func:`opencv_safe`).
+
+    Raises:
+        OSError: the file cannot be opened for reading (only for names OpenCV cannot take).
+    """
+    return cv2.VideoCapture(path) if opencv_safe(path) else _open_capture_by_fd(path)
+
+
+def video_fps(cap: cv2.VideoCapture) -> float:
+    """The capture's frame rate, 25 where the file says nothing believable."""
+    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    return fps if 0 < fps < 1000 else 25.0
+
+
 def _open_capture_by_fd(path: str) -> cv2.VideoCapture:
     """A capture of a file whose name OpenCV cannot take, opened through a name it can: the
     process's own ``/proc/self/fd/N`` (Linux), else a temporary ASCII-named symlink. FFmpeg
@@ -188,9 +203,7 @@ class FrameReader:
         self.name = shown_path(spec)  # what messages say: printable whatever the name's bytes
         quiet_opencv()
         self._cap = self._open_with_retry() if self.live else self._open()
-        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
-        if not (0 < self.fps < 1000):
-            self.fps = 25.0
+        self.fps = video_fps(self._cap)
         self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not self.live else 0
         self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
@@ -209,11 +222,9 @@ class FrameReader:
             ms = int(1000 * max(0.5, min(timeout or self.max_outage, self.max_outage, 30.0)))
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
             cap = cv2.VideoCapture(self.spec, cv2.CAP_ANY, params)
-        elif opencv_safe(self.spec):
-            cap = cv2.VideoCapture(self.spec)
         else:
             try:
-                cap = _open_capture_by_fd(self.spec)
+                cap = open_video_file(self.spec)
             except OSError as exc:
                 raise SourceError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
         if not cap.isOpened():
@@ -314,5 +325,7 @@ class FrameReader:
         """Stop decoding and wait for the thread: an OpenCV capture still reading while the
         interpreter exits aborts the process ("terminate called without an active exception")."""
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread.ident is None:  # never iterated: the capture is still ours to release
+            self._cap.release()
+        elif self._thread.is_alive():
             self._thread.join(timeout)

@@ -415,17 +415,7 @@ def run_watch(
     sinks = check_sinks(config.sinks)
     store = store or EventStore(config.database_url)
     detector = detector or config.detector()
-    for sink in sinks:
-        if hasattr(sink, "store"):
-            sink.store = store  # snapshots for the sinks that send them
-        missing = getattr(sink, "missing", lambda: None)()
-        if missing:
-            log.warning("sink %s: %s", sink.name, missing)
-    try:
-        store.register_sinks([s for s in sinks if getattr(s, "durable", False)])
-    except Exception as exc:  # the Watch page's sink list only
-        log.warning("sinks not registered in the database: %s", _short(exc))
-    outbox = OutboxWorker(store, sinks).start()
+    outbox = start_delivery(sinks, store)
     run_id = str(uuid.uuid4())
     workers = [CameraWorker(cam, config, detector, store, sinks, run_id) for cam in config.cameras]
     stop = stop or threading.Event()
@@ -451,29 +441,52 @@ def run_watch(
             w.stop()
         for w in workers:
             w.join(30)
-        # one last delivery round for what the workers just flushed, bounded by drain_seconds
-        deadline = time.monotonic() + drain_seconds
-        outbox.stop(timeout=drain_seconds)
-        try:
-            while outbox.sinks and time.monotonic() < deadline and outbox.pending() and outbox.drain(deadline):
-                pass
-        except Exception as exc:  # database full or gone: the rows wait for the next start
-            log.error("outbox: last delivery round stopped: %s", _short(exc))
+        pending = finish_delivery(outbox, sinks, drain_seconds)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sink in sinks:
-            if hasattr(sink, "close"):
-                sink.close()
-    try:
-        pending = outbox.pending() if outbox.sinks else 0
-    except Exception:
-        pending = -1  # unknown: the database cannot be read
     return WatchResult(
         {w.camera.name: w.stats for w in workers},
         time.perf_counter() - t0,
         outbox.delivered,
         pending,
     )
+
+
+def start_delivery(sinks: list, store: EventStore) -> OutboxWorker:
+    """The outbox delivering to ``sinks`` from ``store``, started. Sinks that send snapshots get
+    the store, a sink missing a tool says so now, and the database learns which sinks there are
+    (the Watch page's sink states and test alert)."""
+    for sink in sinks:
+        if hasattr(sink, "store"):
+            sink.store = store
+        missing = getattr(sink, "missing", lambda: None)()
+        if missing:
+            log.warning("sink %s: %s", sink.name, missing)
+    try:
+        store.register_sinks([s for s in sinks if getattr(s, "durable", False)])
+    except Exception as exc:  # the Watch page's sink list only
+        log.warning("sinks not registered in the database: %s", _short(exc))
+    return OutboxWorker(store, sinks).start()
+
+
+def finish_delivery(outbox: OutboxWorker, sinks: list, drain_seconds: float) -> int:
+    """One last delivery round for what the cameras just flushed, bounded by
+    ``drain_seconds`` (what is left waits in the outbox for the next start), then the sinks
+    close. Returns the rows still pending (-1: unknown, the database cannot be read)."""
+    deadline = time.monotonic() + drain_seconds
+    outbox.stop(timeout=drain_seconds)
+    try:
+        while outbox.sinks and time.monotonic() < deadline and outbox.pending() and outbox.drain(deadline):
+            pass
+    except Exception as exc:  # database full or gone: the rows wait for the next start
+        log.error("outbox: last delivery round stopped: %s", _short(exc))
+    for sink in sinks:
+        if hasattr(sink, "close"):
+            sink.close()
+    try:
+        return outbox.pending() if outbox.sinks else 0
+    except Exception:
+        return -1
 
 
 def _short(exc: Exception) -> str:

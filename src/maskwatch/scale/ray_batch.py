@@ -27,8 +27,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from ..detections import face_rows
 from ..errors import BadInputError, ConfigError, OutputError, SourceError
+from ..models.preprocess import iou_matrix
+from ..pipelines.writers import CSV_FIELDS
 from ..progress import track
 from ..settings import DetectSettings, EvaluateSettings
 from . import init_ray, need_ray, with_threads
@@ -37,8 +41,6 @@ from . import init_ray, need_ray, with_threads
 CHUNK_SECONDS = 60.0
 #: seconds analysed before each range so the tracker knows who is already there
 OVERLAP_SECONDS = 2.0
-#: the Parquet columns (the JSON Lines fields; frame, t and track_id are null where absent)
-PARQUET_FIELDS = ("image", "frame", "t", "track_id", "x1", "y1", "x2", "y2", "label", "score", "landmarks")
 
 
 # --- the actor's side ------------------------------------------------------------------------
@@ -49,13 +51,6 @@ class _DetectorActor:
     def __init__(self, settings: DetectSettings | EvaluateSettings, threads: int | None = None):
         self.settings = with_threads(settings, threads)
         self.detector = self.settings.detector()
-
-
-def _video_fps(cap) -> float:
-    import cv2
-
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    return fps if 0 < fps < 1000 else 25.0  # as FrameReader reads it
 
 
 class DetectWorker(_DetectorActor):
@@ -88,26 +83,27 @@ class DetectWorker(_DetectorActor):
         from ..images import read_image
 
         try:
-            image = read_image(spec, self.settings.max_pixels)
+            image = read_image(spec, self.settings.max_pixels, self.settings.max_image_bytes)
         except BadInputError as exc:
             return "fail", exc.reason, 0, []
         dets = self.detector.detect(image).above(self.settings.min_score)
         return "ok", "", 0, face_rows(dets, spec)
 
     def video(self, spec: str, start: int, stop: int, warm: int):
-        import cv2
-
         from ..pipelines.frames import FramePipeline
-        from ..pipelines.sources import Frame, quiet_opencv
+        from ..pipelines.sources import Frame, open_video_file, quiet_opencv, video_fps
         from ..tracking.tracker import FaceTracker
 
         quiet_opencv()
-        cap = cv2.VideoCapture(spec)
+        try:
+            cap = open_video_file(spec)  # whatever bytes its name holds (OpenCV crashes on some)
+        except OSError as exc:
+            return "fail", f"cannot read ({exc.strerror or exc})", 0, []
         if not cap.isOpened():
             cap.release()
             return "fail", "cannot open video (corrupt or unsupported format)", 0, []
         try:
-            fps = _video_fps(cap)
+            fps = video_fps(cap)
             pipeline = FramePipeline(self.detector, self.settings.min_score, self.settings.stride, FaceTracker())
             first = start - warm
             index = 0
@@ -146,7 +142,7 @@ def _probe(spec: str) -> tuple[int, float] | str:
     except SourceError as exc:
         return str(exc).split(": ", 1)[-1]
     count, fps = reader.frame_count, reader.fps
-    reader._cap.release()  # never started: nothing to join
+    reader.close()
     return count, fps
 
 
@@ -172,16 +168,8 @@ def video_ranges(
     return [(s, starts[i + 1] if i + 1 < len(starts) else end, min(s, warm_frames)) for i, s in enumerate(starts)]
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _box(row: dict) -> tuple[float, float, float, float]:
-    return row["x1"], row["y1"], row["x2"], row["y2"]
+def _boxes(rows: list[dict]) -> np.ndarray:
+    return np.array([[r["x1"], r["y1"], r["x2"], r["y2"]] for r in rows], np.float64).reshape(-1, 4)
 
 
 class _Seams:
@@ -200,12 +188,13 @@ class _Seams:
             if not warm:
                 continue
             before = self.last.get(index, [])
-            for row in rows:
+            ious = iou_matrix(_boxes(rows), _boxes(before))
+            for row, overlaps in zip(rows, ious):
                 tid = row.get("track_id")
-                if tid is None:
+                if tid is None or not len(before):
                     continue
-                best = max(before, key=lambda r: _iou(_box(r), _box(row)), default=None)
-                if best is not None and best.get("track_id") is not None and _iou(_box(best), _box(row)) >= 0.5:
+                best = before[int(overlaps.argmax())]
+                if best.get("track_id") is not None and overlaps.max() >= 0.5:
                     tally = votes.setdefault(tid, {})
                     tally[best["track_id"]] = tally.get(best["track_id"], 0) + 1
         taken: set[int] = set()
@@ -270,7 +259,7 @@ class _Parquet:
 
     def flush(self) -> None:
         if self.rows:
-            columns = {name: [r.get(name) for r in self.rows] for name in PARQUET_FIELDS}
+            columns = {name: [r.get(name) for r in self.rows] for name in CSV_FIELDS}
             self.writer.write_table(self.pa.table(columns, schema=self.schema))
             self.rows = []
 
@@ -282,19 +271,14 @@ class _Parquet:
 def _items(sources: list[str], settings: DetectSettings, summary, warn, chunk_seconds, overlap_seconds):
     """The dataset rows in the plain path's order (images, then videos range by range), with
     skips and failures reported as it reports them."""
+    from ..pipelines.detect import record_unusable
     from ..pipelines.sources import expand_sources
 
     expanded = expand_sources(sources)
     live = [i.spec for i in expanded if i.kind in ("camera", "stream")]
     if live:
         raise ConfigError(f"--ray runs files, not live sources ({', '.join(live[:3])}): use `maskwatch watch --ray`")
-    for item in expanded:
-        if item.kind == "skip":
-            summary.skipped.append((item.spec, item.reason))
-            warn(f"skipped {item.spec}: {item.reason}")
-        elif item.kind == "missing":
-            summary.failed.append((item.spec, item.reason))
-            warn(f"failed {item.spec}: {item.reason}")
+    record_unusable(expanded, summary, warn)
     rows = [{"kind": "image", "spec": i.spec, "start": 0, "stop": -1, "warm": 0} for i in expanded if i.kind == "image"]
     late_failures = []  # videos that cannot be opened: reported where the plain path reports them
     for item in expanded:
@@ -346,7 +330,7 @@ def detect_ray(
         OutputError: an output that cannot be written.
         MissingExtraError: Ray is not installed.
     """
-    from ..pipelines.detect import Summary
+    from ..pipelines.detect import Summary, record_failure
     from ..pipelines.writers import FaceWriter
 
     ray = need_ray("detect --ray")
@@ -366,16 +350,13 @@ def detect_ray(
 
         def report_late(upto: int) -> None:
             for n in sorted(k for k in late_at if k <= upto):
-                spec, reason = late_at.pop(n)
-                summary.failed.append((spec, reason))
-                warn(f"failed {spec}: {reason}")
+                record_failure(summary, warn, *late_at.pop(n))
 
         for item, out in track(zip(items, results), "detect --ray", len(items), progress):
             report_late(item["order"])
             spec = item["spec"]
             if out["status"] == "fail":
-                summary.failed.append((spec, out["reason"]))
-                warn(f"failed {spec}: {out['reason']}")
+                record_failure(summary, warn, spec, out["reason"])
                 continue
             result = json.loads(out["result"])
             if item["kind"] == "image":

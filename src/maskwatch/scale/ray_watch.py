@@ -107,9 +107,8 @@ def watch_ray(
         each actor's last life).
     """
     ray = need_ray("watch --ray")
-    from ..events.outbox import OutboxWorker
     from ..events.store import EventStore
-    from ..pipelines.watch import CameraStats, WatchResult, check_sinks
+    from ..pipelines.watch import CameraStats, WatchResult, check_sinks, finish_delivery, start_delivery
 
     t0 = time.perf_counter()
     sinks = check_sinks(settings.sinks)
@@ -126,7 +125,7 @@ def watch_ray(
         ).remote(cam, settings, run_id, threads)
         for cam in settings.cameras
     }
-    outbox = OutboxWorker(store, sinks).start()
+    outbox = start_delivery(sinks, store)
     stop = stop or threading.Event()
     stats: dict[str, CameraStats] = {}
     try:
@@ -151,17 +150,7 @@ def watch_ray(
             except Exception as exc:
                 stats[name] = CameraStats(state="failed", error=str(exc))
             ray.kill(actor, no_restart=True)
-        deadline = time.monotonic() + drain_seconds
-        outbox.stop(timeout=drain_seconds)
-        try:
-            while outbox.sinks and time.monotonic() < deadline and outbox.pending() and outbox.drain(deadline):
-                pass
-        except Exception as exc:
-            log.error("outbox: last delivery round stopped: %s", exc)
+        pending = finish_delivery(outbox, sinks, drain_seconds)
         if started:
             ray.shutdown()
-    try:
-        pending = outbox.pending() if outbox.sinks else 0
-    except Exception:
-        pending = -1
     return WatchResult(stats, time.perf_counter() - t0, outbox.delivered, pending)

@@ -13,7 +13,7 @@ import grpc
 
 from ..defaults import OUTPUT_MIN_SCORE
 from ..detections import Detections
-from ..errors import BadInputError, ConfigError, ImageTooLargeError
+from ..errors import BadInputError, ConfigError, HttpError, MaskwatchError
 from ..images import decode_image
 
 PROTO_DIR = Path(str(importlib.resources.files("maskwatch.serve") / "proto"))
@@ -24,6 +24,19 @@ def load_proto():
     if str(PROTO_DIR) not in sys.path:
         sys.path.insert(0, str(PROTO_DIR))
     return grpc.protos_and_services("maskwatch.proto")
+
+
+def grpc_status(exc: MaskwatchError) -> grpc.StatusCode:
+    """The gRPC status of an error, as the HTTP routes give it a status code: too large,
+    not found, a client's mistake, or ours."""
+    status = exc.http_status
+    if status == 413:
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(exc, HttpError) and status == 404:
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(exc, BadInputError) or 400 <= status < 500:
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.INTERNAL
 
 
 def detect_response(pb, dets: Detections, request_id: str, width: int, height: int, model_version: str):
@@ -44,10 +57,8 @@ def _response(pb, detector, request, max_bytes: int, min_score: float, max_pixel
         ), grpc.StatusCode.RESOURCE_EXHAUSTED
     try:
         image = decode_image(request.image, request.id or "image", max_pixels)
-    except ImageTooLargeError as exc:
-        return pb.DetectResponse(id=request.id, error=str(exc)), grpc.StatusCode.RESOURCE_EXHAUSTED
     except BadInputError as exc:
-        return pb.DetectResponse(id=request.id, error=str(exc)), grpc.StatusCode.INVALID_ARGUMENT
+        return pb.DetectResponse(id=request.id, error=str(exc)), grpc_status(exc)
     dets = detector.detect(image).above(request.min_score or min_score)
     return detect_response(pb, dets, request.id, image.shape[1], image.shape[0], detector.model_version), None
 
@@ -80,6 +91,7 @@ def create_grpc_server(
     max_bytes: int = 20 * 1024 * 1024,
     min_score: float = OUTPUT_MIN_SCORE,
     max_pixels: int | None = None,
+    model_name: str = "maskwatch",
 ) -> tuple[grpc.Server, int]:
     """A started-later server and the port it bound (pass 0 for any free port). A request's
     ``min_score`` (when not 0) overrides ``min_score``.
@@ -115,7 +127,7 @@ def create_grpc_server(
     services.add_MaskWatchServicer_to_server(Servicer(), server)
     from .kserve_grpc import add_health, add_kserve_servicer  # KServe v2 and grpc.health.v1, same port
 
-    add_kserve_servicer(server, detector, max_bytes=max_bytes, min_score=min_score, max_pixels=max_pixels)
+    add_kserve_servicer(server, detector, model_name, max_bytes=max_bytes, min_score=min_score, max_pixels=max_pixels)
     add_health(server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")

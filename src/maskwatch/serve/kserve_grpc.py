@@ -11,7 +11,6 @@ REST routes' (``serve/routers/kserve.py``)."""
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +20,8 @@ import numpy as np
 
 from .. import __version__
 from ..defaults import OUTPUT_MIN_SCORE
-from ..errors import BadInputError, HttpError, ImageTooLargeError, MaskwatchError
+from ..errors import BadInputError, HttpError, MaskwatchError
+from .grpc_server import PROTO_DIR, grpc_status
 from .routers.kserve import (
     EXTENSIONS,
     INPUTS,
@@ -38,7 +38,6 @@ from .routers.kserve import (
     split_bytes,
 )
 
-PROTO_DIR = Path(str(importlib.resources.files("maskwatch.serve") / "proto"))
 SERVICE = "inference.GRPCInferenceService"
 #: the services grpc.health.v1 reports (besides "", the server as a whole)
 HEALTH_SERVICES = ("maskwatch.v1.MaskWatch", SERVICE)
@@ -81,16 +80,6 @@ def _param(params, key: str):
         return None
     which = params[key].WhichOneof("parameter_choice")
     return getattr(params[key], which) if which else None
-
-
-def _status(exc: MaskwatchError) -> grpc.StatusCode:
-    if isinstance(exc, ImageTooLargeError) or getattr(exc, "http_status", None) == 413:
-        return grpc.StatusCode.RESOURCE_EXHAUSTED
-    if isinstance(exc, HttpError) and exc.http_status == 404:
-        return grpc.StatusCode.NOT_FOUND
-    if isinstance(exc, BadInputError) or 400 <= getattr(exc, "http_status", 500) < 500:
-        return grpc.StatusCode.INVALID_ARGUMENT
-    return grpc.StatusCode.INTERNAL
 
 
 class KServeServicer:
@@ -185,7 +174,7 @@ class KServeServicer:
         try:
             return fn()
         except MaskwatchError as exc:
-            context.abort(_status(exc), str(exc))
+            context.abort(grpc_status(exc), str(exc))
 
     def handlers(self) -> grpc.GenericRpcHandler:
         """The service's method handlers, for ``server.add_generic_rpc_handlers``."""

@@ -43,6 +43,7 @@ def run_server(settings: ServeSettings, log: Callable[[str], None] | None = None
             max_bytes=settings.max_image_bytes,
             min_score=settings.min_score,
             max_pixels=settings.max_pixels,
+            model_name=settings.model_name,
         )
         grpc_server.start()
         log(f"gRPC on {settings.host}:{bound}")
