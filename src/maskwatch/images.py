@@ -83,6 +83,9 @@ def shown_path(path: str | os.PathLike) -> str:
 
 
 _CAPTURE_LOCK = threading.Lock()
+#: one file for what the codecs print, made at first use and emptied after each image (a new
+#: temporary file per image would cost a create and a delete on every decode of a batch)
+_SINK: list = []
 
 
 @contextlib.contextmanager
@@ -90,9 +93,11 @@ def _native_messages():
     """What C libraries (libjpeg, libpng) print on the process's stderr meanwhile, as a list
     holding one string once the block ends. Where fd 2 cannot be redirected, nothing is caught."""
     caught: list[str] = []
-    with _CAPTURE_LOCK, contextlib.ExitStack() as stack:
+    with _CAPTURE_LOCK:
         try:
-            sink = stack.enter_context(tempfile.TemporaryFile())
+            if not _SINK:
+                _SINK.append(tempfile.TemporaryFile())  # noqa: SIM115 - lives as long as the process
+            sink = _SINK[0]
             with contextlib.suppress(Exception):
                 sys.stderr.flush()
             saved = os.dup(2)
@@ -109,6 +114,8 @@ def _native_messages():
             os.close(saved)
             sink.seek(0)
             caught.append(sink.read(64 * 1024).decode("utf-8", "replace"))
+            sink.seek(0)
+            sink.truncate()
 
 
 #: libjpeg's words for a picture whose data ends before the size its header declares
