@@ -90,7 +90,7 @@ card = {
         "seconds": round(sum(h["seconds"] for h in history)),
         "hardware": "2-core CPU",
     },
-    "reproduce": "scripts/setup.sh --dev && scripts/ship_default_model.sh",
+    "reproduce": "scripts/setup.sh --dev && scripts/ship_two_stage_model.sh",
     "metrics": {
         "andrewmvd val, end to end, profile accurate": metrics("runs/eval-default-accurate"),
         "andrewmvd val, end to end, profile balanced": metrics("runs/eval-default-balanced"),

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
-from .defaults import PRELABEL_MIN_SCORE
+from .defaults import DEFAULT_MODEL, PRELABEL_MIN_SCORE
 from .errors import ConfigError, MaskwatchError
 from .settings import DetectSettings, EvaluateSettings, ServeSettings, WatchSettings
 
@@ -57,6 +57,10 @@ app.add_typer(data_app, name="data")
 
 RAY_HELP = "Spread the work over a Ray cluster (pip install 'maskwatch[ray]')"
 ADDRESS_HELP = "With --ray: a running Ray cluster (HEAD_IP:6379); default: a local one"
+MODEL_HELP = (
+    "one-pass (one network: faces and labels), two-stage (CenterFace, then the crop classifier), "
+    f"or an ONNX file from `maskwatch export` [default: {DEFAULT_MODEL}]"
+)
 PROFILE_HELP = "fast (256 px, the quickest), balanced (VGA cameras), accurate (crowds of small faces)"
 
 
@@ -87,11 +91,17 @@ def detect(
         None, help=f"Drop faces scoring lower [default: {_default(DetectSettings, 'min_score')}]"
     ),
     profile: str | None = typer.Option(None, help=f"{PROFILE_HELP} [default: {_default(DetectSettings, 'profile')}]"),
-    model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
+    model: Path | None = typer.Option(None, help=MODEL_HELP),
     stride: int | None = typer.Option(None, min=1, help="Videos: analyse every Nth frame, carrying boxes forward"),
     show: bool = typer.Option(False, help="Show a live window where a display exists"),
     threads: int | None = typer.Option(None, help="CPU threads for inference (default: all cores)"),
     max_frames: int | None = typer.Option(None, help="Stop each video/stream after this many frames"),
+    workers: int | None = typer.Option(
+        None,
+        min=1,
+        help="Videos/streams: inference threads the frames are spread over, output in frame order "
+        f"[default: {_default(DetectSettings, 'workers')}]",
+    ),
     stream_timeout: float | None = typer.Option(
         None,
         help="Seconds a camera/stream may stay unreachable (retrying with backoff) before it is given up "
@@ -154,7 +164,7 @@ def evaluate(
     data: str = typer.Argument(..., help="Annotated data: VOC/YOLO folder or COCO JSON"),
     split: str | None = typer.Option(None, help="splits/<name>.txt or a sub-folder (e.g. val, test)"),
     fmt: str | None = typer.Option(None, "--format", help="voc, yolo or coco (default: detected)"),
-    model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
+    model: Path | None = typer.Option(None, help=MODEL_HELP),
     profile: str | None = typer.Option(None, help=f"{PROFILE_HELP} [default: {_default(EvaluateSettings, 'profile')}]"),
     min_score: float | None = typer.Option(
         None,
@@ -163,7 +173,11 @@ def evaluate(
     ),
     classes: int | None = typer.Option(None, help="3, or 2 (mask_incorrect faces become ignore regions); default both"),
     label_map: Path | None = typer.Option(None, help="YAML of extra class-name aliases"),
-    out: Path = typer.Option(Path("runs/evaluate"), help="Folder for metrics.json, report.md, report.html"),
+    out: Path = typer.Option(
+        Path("runs/evaluate"),
+        help="Folder for metrics.json, report.md, report.html and the raw predictions with their ground truth "
+        "(predictions.coco.json, ground_truth.coco.json, predictions.jsonl; see the README)",
+    ),
     classifier_only: bool = typer.Option(
         False, help="Classifier alone on annotated boxes / crop folders: precision, recall, F1, confusion matrix"
     ),
@@ -207,7 +221,7 @@ def evaluate(
             workers=settings.ray_workers,
         )
         print(metrics_markdown(results))
-        err.print(f"wrote {out}/metrics.json, report.md, report.html")
+        _print_written(out, results)
         return
     from .evaluation import evaluate as run_evaluate
 
@@ -223,7 +237,15 @@ def evaluate(
         allow_outside=allow_outside,
     )
     print(metrics_markdown(results))
-    err.print(f"wrote {out}/metrics.json, report.md, report.html")
+    _print_written(out, results)
+
+
+def _print_written(out: Path, results: dict) -> None:
+    """``evaluate``'s last line: the files it wrote into ``out``."""
+    from .images import shown_path
+
+    names = ", ".join(Path(f).name for f in results.get("files", {}).values())
+    err.print(Text(f"wrote {shown_path(out)}/{names}"))
 
 
 def _require_training(feature: str) -> None:
@@ -243,18 +265,30 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set epochs=3 (repeatable)"),
     export_to: Path | None = typer.Option(None, "--export", help="Also export the best model to this ONNX path"),
     version: str = typer.Option("0.1.0", help="Model version written into the exported ONNX and its card"),
+    leave_out: list[str] = typer.Option(
+        [],
+        "--leave-out",
+        help="Train without the source in this folder (e.g. webmask-yolo), then `evaluate` on it: "
+        "cross-source accuracy without a test split (repeatable)",
+    ),
 ):
-    """Train the mask classifier (needs the [train] extra)."""
+    """Train the one-pass detector (config `task: detector`, configs/detector.yaml) or the
+    two-stage pipeline's mask classifier (`task: classifier`) (needs the [train] extra)."""
     _require_training("maskwatch train")
+    from .train.config import leave_out as without
     from .train.config import load_config, parse_overrides
-    from .train.loop import train as run_train
 
-    cfg = load_config(config, parse_overrides(set_))
+    cfg = without(load_config(config, parse_overrides(set_)), leave_out)
+    if cfg.task == "detector":
+        from .train.onepass_loop import train_detector as run_train
+
+        metric = "validation 3-class mAP@.5"
+    else:
+        from .train.loop import train as run_train
+
+        metric = "validation balanced accuracy"
     result = run_train(cfg, resume=resume)
-    err.print(
-        f"best epoch {result.best_epoch}: validation balanced accuracy {result.best_metric:.4f}; "
-        f"checkpoint {result.best_checkpoint}"
-    )
+    err.print(f"best epoch {result.best_epoch}: {metric} {result.best_metric:.4f}; checkpoint {result.best_checkpoint}")
     from .train.training_report import write_training_report
 
     err.print(f"report: {write_training_report(result.out)}")
@@ -267,18 +301,22 @@ def export(
     checkpoint: Path = typer.Argument(..., help="A best.pt from `maskwatch train`"),
     out: Path = typer.Argument(..., help="ONNX file to write (a .json/.md model card goes beside it)"),
     version: str = typer.Option("0.1.0", help="Model version written into the ONNX metadata and the card"),
+    int8: bool = typer.Option(
+        False,
+        help="Also write <out>.int8.onnx: static INT8, calibrated on 32 of the run's training photos (detector only)",
+    ),
 ):
     """Export a checkpoint to ONNX (metadata carries preprocessing and labels) + model card (needs [train])."""
-    _print_export(out, _export_model(checkpoint, out, version))
+    _print_export(out, _export_model(checkpoint, out, version, int8))
 
 
-def _export_model(checkpoint: Path, out: Path, version: str = "0.1.0") -> dict:
+def _export_model(checkpoint: Path, out: Path, version: str = "0.1.0", int8: bool = False) -> dict:
     from .errors import require
 
     require("torch", "maskwatch export", "train")
     from .train.export import export_model
 
-    return export_model(checkpoint, out, version)
+    return export_model(checkpoint, out, version, int8)
 
 
 def _print_export(out: Path, meta: dict) -> None:
@@ -286,6 +324,8 @@ def _print_export(out: Path, meta: dict) -> None:
         f"wrote {out} ({meta['size_bytes'] / 1e6:.1f} MB); max |ONNX - PyTorch| probability difference "
         f"{meta['max_abs_diff_probs']:.2e}"
     )
+    if meta.get("int8"):
+        err.print(f"wrote {meta['int8']['path']}: INT8, largest difference from fp32 {meta['int8']['max_difference']}")
 
 
 @app.command()
@@ -295,7 +335,7 @@ def serve(
     grpc_port: int | None = typer.Option(None, help="gRPC port (0: no gRPC server) [default: 50051]"),
     source: str | None = typer.Option(None, help="Server-side camera for /v1/stream.mjpg (index or URL)"),
     profile: str | None = typer.Option(None, help=f"{PROFILE_HELP} [default: {_default(ServeSettings, 'profile')}]"),
-    model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
+    model: Path | None = typer.Option(None, help=MODEL_HELP),
     min_score: float | None = typer.Option(
         None, help=f"Drop faces scoring lower [default: {_default(ServeSettings, 'min_score')}]"
     ),
@@ -379,11 +419,17 @@ def watch(
     ),
     data_dir: Path | None = typer.Option(None, help="Folder for the SQLite database [default: maskwatch-data]"),
     profile: str | None = typer.Option(None, help=f"{PROFILE_HELP} [default: {_default(WatchSettings, 'profile')}]"),
-    model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
+    model: Path | None = typer.Option(None, help=MODEL_HELP),
     min_score: float | None = typer.Option(
         None, help=f"Faces scoring lower are not tracked [default: {_default(WatchSettings, 'min_score')}]"
     ),
     max_fps: float | None = typer.Option(None, help="Analyse at most this many frames a second per camera"),
+    workers: int | None = typer.Option(
+        None,
+        min=1,
+        help="Videos/streams: inference threads the frames are spread over, output in frame order "
+        f"[default: {_default(WatchSettings, 'workers')}]",
+    ),
     min_frames: int | None = typer.Option(None, help="Frames a track needs before the person counts [default: 5]"),
     decide_after: float | None = typer.Option(None, help="Seconds after which a lingering person is decided [5]"),
     webhook: list[str] = typer.Option([], help="POST each violation here (repeatable; durable outbox)"),
@@ -412,6 +458,7 @@ def watch(
         model=model,
         min_score=min_score,
         max_fps=max_fps,
+        workers=workers,
         min_frames=min_frames,
         decide_after=decide_after,
         webhooks=webhook,
@@ -643,7 +690,7 @@ def data_prelabel(
     out: Path | None = typer.Option(None, help="Write XML here instead of beside images"),
     min_score: float = typer.Option(PRELABEL_MIN_SCORE, help="Leave out faces scoring lower"),
     overwrite: bool = typer.Option(False, help="Replace XML files that already exist (default: keep them)"),
-    model: Path | None = typer.Option(None, help="Classifier ONNX (default: the shipped model)"),
+    model: Path | None = typer.Option(None, help=MODEL_HELP),
     profile: str = typer.Option("accurate", help=PROFILE_HELP),
 ):
     """Write PascalVOC XML with the model's boxes, for LabelImg/CVAT to correct."""

@@ -7,6 +7,9 @@ from pathlib import Path
 #: The face network's input size for every command unless told otherwise (``evaluate`` uses
 #: ``accurate``); see ``maskwatch.models.face_detector.PROFILES``.
 DEFAULT_PROFILE = "balanced"
+#: the shipped model ``--model`` defaults to: "one-pass" (one network: faces and labels) or
+#: "two-stage" (CenterFace, then the crop classifier); see maskwatch.models.shipped
+DEFAULT_MODEL = "two-stage"
 EVALUATION_PROFILE = "accurate"
 #: People-facing output (CLI, API, watch) drops faces scoring lower: mostly wrong background
 #: detections. On the classifier's validation holdout F1 is flat from 0.30 to 0.40 and 0.30

@@ -72,11 +72,12 @@ def _norm(name: str) -> str:
     return name.strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def label_mapping(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The default aliases plus ``extra``.
+def label_mapping(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The default aliases (or ``base``) plus ``extra``.
 
     Args:
         extra: more ``alias: label`` pairs; each label must be one of :data:`LABELS`.
+        base: the mapping to extend (default: :data:`DEFAULT_ALIASES`).
 
     Returns:
         The whole mapping, keys normalised (lower case, underscores).
@@ -84,7 +85,7 @@ def label_mapping(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     Raises:
         ConfigError: a target that is not one of :data:`LABELS`.
     """
-    mapping = dict(DEFAULT_ALIASES)
+    mapping = dict(DEFAULT_ALIASES if base is None else base)
     for key, value in (extra or {}).items():
         if value not in LABELS:
             raise ConfigError(f"label map: target {value!r} for {key!r} is not one of {', '.join(LABELS)}")

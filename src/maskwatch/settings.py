@@ -142,7 +142,15 @@ class ClusterSettings(Settings):
     ray_workers: int = Field(2, ge=1)
 
 
-class DetectSettings(ModelSettings, ClusterSettings):
+class FrameSettings(Settings):
+    """Videos and streams (``detect``, ``watch``)."""
+
+    #: inference threads a video's frames are spread over (a decode thread feeds them; output
+    #: and tracking stay in frame order); 1: one frame at a time
+    workers: int = Field(1, ge=1)
+
+
+class DetectSettings(ModelSettings, ClusterSettings, FrameSettings):
     #: faces scoring lower are not written or drawn
     min_score: float = Field(OUTPUT_MIN_SCORE, ge=0, le=1)
     #: videos: analyse every Nth frame, carrying boxes forward
@@ -236,7 +244,7 @@ class CountingConfig(_Strict):
     lost_seconds: float = Field(1.0, gt=0)
 
 
-class WatchSettings(ModelSettings, StoreSettings, ClusterSettings):
+class WatchSettings(ModelSettings, StoreSettings, ClusterSettings, FrameSettings):
     cameras: list[CameraConfig] = Field(min_length=1)
     #: faces scoring lower are not tracked
     min_score: float = Field(OUTPUT_MIN_SCORE, ge=0, le=1)

@@ -10,7 +10,14 @@ from maskwatch import LABELS, ConfigError, Detector, Face, face_rows
 from maskwatch.models.preprocess import iou_matrix
 
 
-def test_finds_annotated_faces_on_real_photos(detector, andrewmvd):
+@pytest.fixture(scope="module", params=["two-stage", "one-pass"])
+def shipped(request):
+    """Each shipped model behind the same Detector (the default profile, every core)."""
+    return Detector(request.param)
+
+
+def test_finds_annotated_faces_on_real_photos(shipped, andrewmvd):
+    detector = shipped
     from maskwatch.formats import load_dataset
 
     ds = load_dataset(andrewmvd, split="val")
@@ -28,7 +35,8 @@ def test_finds_annotated_faces_on_real_photos(detector, andrewmvd):
     assert hit / total > 0.8, f"only {hit}/{total} faces of 16 px and more found"
 
 
-def test_masked_crop_set_comes_out_with_mask(detector, datasets):
+def test_masked_crop_set_comes_out_with_mask(shipped, datasets):
+    detector = shipped
     folder = datasets / "crops" / "rmfd-real-masked" / "with_mask"
     paths = sorted(folder.glob("*.jpg"))[-60:]  # the end of the sorted list: not in the default training cap
     labels = []
@@ -40,7 +48,8 @@ def test_masked_crop_set_comes_out_with_mask(detector, datasets):
     assert labels.count("with_mask") / len(labels) > 0.8
 
 
-def test_unmasked_faces_come_out_without_mask(detector, andrewmvd):
+def test_unmasked_faces_come_out_without_mask(shipped, andrewmvd):
+    detector = shipped
     from maskwatch.formats import load_dataset
 
     ds = load_dataset(andrewmvd, split="val")
@@ -109,3 +118,15 @@ def test_landmarks_stay_inside_the_image(detector, andrewmvd):
         marks = dets.landmarks.reshape(-1, 2)
         assert (marks[:, 0] >= 0).all() and (marks[:, 0] <= w).all(), stem
         assert (marks[:, 1] >= 0).all() and (marks[:, 1] <= h).all(), stem
+
+
+def test_shipped_models_are_picked_by_name(tmp_path):
+    """``--model two-stage`` / ``--model one-pass`` name the shipped files; a file of that name
+    in the working folder would win (a path is a path); no ``--model`` is DEFAULT_MODEL."""
+    from maskwatch.defaults import DEFAULT_MODEL
+    from maskwatch.models.shipped import SHIPPED, model_path, shipped_path
+
+    assert model_path("two-stage").name == SHIPPED["two-stage"] and model_path("two-stage").exists()
+    assert model_path(None) == shipped_path(DEFAULT_MODEL) and model_path(None).exists()
+    assert model_path(tmp_path / "mine.onnx") == tmp_path / "mine.onnx"
+    assert Detector("two-stage", profile="fast", threads=1).kind == "crop-classifier"

@@ -23,20 +23,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_detect_ray_on_a_started_cluster(tmp_path, val_images, detector, monkeypatch):
-    import ray
-
+def test_detect_ray_on_a_started_cluster(tmp_path, val_images, detector):
+    """The user's side runs in a child process too (``maskwatch detect --ray --address``), as a
+    user would: this pytest process, whose own Ray tests start local clusters, never connects
+    to an outside cluster (Ray keeps a process's first auth settings for its whole life)."""
     from maskwatch.pipelines.detect import run_detect
-    from maskwatch.scale.ray_batch import detect_ray
     from maskwatch.settings import DetectSettings
 
-    if ray.is_initialized():
-        ray.shutdown()
     for p in val_images[30:33]:
         shutil.copy(p, tmp_path / p.name)
     port = _free_port()
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # loopback only: no token to hand around
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # loopback only: no token to hand around
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     start = [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2"]
     subprocess.run(
         start + ["--include-dashboard=false", "--disable-usage-stats"],
@@ -46,12 +44,27 @@ def test_detect_ray_on_a_started_cluster(tmp_path, val_images, detector, monkeyp
         timeout=180,
     )
     try:
-        settings = DetectSettings.resolve()
-        got = detect_ray([str(tmp_path)], settings, address=f"127.0.0.1:{port}", json_path=str(tmp_path / "ray.jsonl"))
-        assert not ray.is_initialized()  # detect_ray disconnected: the cluster is the user's
-        run_detect([str(tmp_path)], settings, detector, str(tmp_path / "plain.jsonl"))
+        maskwatch = str(Path(sys.executable).with_name("maskwatch"))
+        done = subprocess.run(
+            [
+                maskwatch,
+                "detect",
+                str(tmp_path),
+                "--ray",
+                "--address",
+                f"127.0.0.1:{port}",
+                "--json",
+                str(tmp_path / "ray.jsonl"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        run_detect([str(tmp_path)], DetectSettings.resolve(), detector, str(tmp_path / "plain.jsonl"))
         rows = [json.loads(x) for x in (tmp_path / "ray.jsonl").read_text().splitlines()]
-        assert got.files == 3 and rows
+        assert rows and {r["image"] for r in rows} <= {str(tmp_path / p.name) for p in val_images[30:33]}
         assert (tmp_path / "ray.jsonl").read_text() == (tmp_path / "plain.jsonl").read_text()
     finally:
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)

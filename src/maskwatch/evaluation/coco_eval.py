@@ -40,6 +40,12 @@ STAT_NAMES = [
 ]
 
 
+def evaluated_labels(classes: int) -> tuple[str, ...]:
+    """The labels a ``classes``-class evaluation scores, category id = index + 1: all three, or
+    (with 2) all but mask_incorrect."""
+    return LABELS if classes == 3 else LABELS[:2]
+
+
 def ground_truth(ds: Dataset, classes: int = 3) -> dict:
     """COCO GT; with ``classes=2``, mask_incorrect faces become ignore regions of both
     remaining classes (pycocotools matches crowd regions per category).
@@ -52,7 +58,7 @@ def ground_truth(ds: Dataset, classes: int = 3) -> dict:
         A COCO ground-truth dict; image ids are indexes into ``ds.images``.
     """
     fill_sizes(ds)
-    labels = LABELS if classes == 3 else LABELS[:2]
+    labels = evaluated_labels(classes)
     images, anns = [], []
     for i, record in enumerate(ds.images):
         images.append({"id": i, "file_name": str(record.path), "width": record.width, "height": record.height})
@@ -116,7 +122,7 @@ def coco_metrics(gt: dict, predictions: list[Detections], classes: int = 3) -> d
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    labels = LABELS if classes == 3 else LABELS[:2]
+    labels = evaluated_labels(classes)
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):
         coco_gt = COCO()
@@ -181,6 +187,26 @@ def class_rows(dets: Detections, min_score: float, all_classes: bool = True) -> 
         class_id = dets.probs.argmax(1)
     rows = dataclasses.replace(dets[face], confidence=scores[face, class_id], class_id=class_id)
     return rows.above(min_score)
+
+
+def label_faces(rows: Detections) -> Detections:
+    """The faces behind :func:`class_rows`' rows, each once: its row for its label (its most
+    probable class), whose confidence is face score x that probability, as
+    :meth:`~maskwatch.Detector.detect` scores it; sorted by confidence, as ``detect`` sorts.
+
+    A face's label row is its highest-scoring row, so it is kept whenever any row of the face
+    is: these are exactly the faces the detector reports at the same ``min_score``.
+
+    Args:
+        rows: one image's (face, class) rows, as :func:`class_rows` returns them.
+
+    Returns:
+        One row per face, ``class_id`` its label.
+    """
+    if rows.is_empty():
+        return rows
+    faces = rows[rows.class_id == rows.probs.argmax(1)]
+    return faces[np.argsort(-faces.confidence, kind="stable")]
 
 
 def predict_dataset(

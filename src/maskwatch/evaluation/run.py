@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from ..defaults import EVALUATION_MIN_SCORE
+from ..errors import OutputError
 from ..formats import load_dataset
+from ..images import shown_path
 from .coco_eval import coco_metrics, face_recall, ground_truth, predict_dataset
 from .metrics_report import write_report
+from .predictions import write_predictions
+
+
+def _cannot_write(exc: OSError, out: Path) -> OutputError:
+    """One line naming the file (or folder) and why."""
+    return OutputError(f"{shown_path(exc.filename or out)}: cannot write ({exc.strerror or exc})")
+
+
+def _output_folder(out: Path) -> None:
+    """Make ``out`` and try a file in it, before the long run rather than after it.
+
+    Raises:
+        OutputError: it cannot be made or written.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{shown_path(out)}: is a file; give a folder for the evaluation's files")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise _cannot_write(exc, out) from None
 
 
 def evaluate(
@@ -37,7 +62,10 @@ def evaluate(
         min_score: (face, class) scores below it are not counted as detections.
         classes: which metrics: 3 (all labels), 2 (mask_incorrect faces become ignore
             regions), or both.
-        out: a folder for ``metrics.json``, ``report.md`` and ``report.html``; None: none.
+        out: a folder for ``metrics.json``, ``report.md``, ``report.html`` and the raw
+            predictions with their ground truth (:mod:`~maskwatch.evaluation.predictions`:
+            ``predictions.coco.json``, ``ground_truth.coco.json``, their ``.2class`` twins,
+            ``predictions.jsonl``); None: none.
         label_map: class-name aliases (:func:`maskwatch.labels.load_label_map`); None: the
             defaults.
         progress: show a progress bar (None: when on a terminal).
@@ -56,8 +84,12 @@ def evaluate(
     Raises:
         BadInputError: the data set cannot be read.
         ConfigError: an unknown format or split.
+        OutputError: ``out`` cannot be made or written (checked before detecting).
     """
     ds = load_dataset(data, fmt, split, label_map, allow_outside=allow_outside)
+    if out:
+        out = Path(out)
+        _output_folder(out)
     preds, failed = (predict or predict_dataset)(detector, ds, min_score, progress)
     results: dict = {
         "dataset": f"{data}{':' + split if split else ''}",
@@ -70,10 +102,18 @@ def evaluate(
     }
     gt3 = ground_truth(ds, 3)
     results["face_recall50"] = face_recall(gt3, preds)
+    truths = {}
     if 3 in classes:
+        truths[3] = gt3
         results["three_class"] = coco_metrics(gt3, preds, 3)
     if 2 in classes:
-        results["two_class"] = coco_metrics(ground_truth(ds, 2), preds, 2)
+        truths[2] = ground_truth(ds, 2)
+        results["two_class"] = coco_metrics(truths[2], preds, 2)
     if out:
-        results["files"] = {k: str(v) for k, v in write_report(results, Path(out)).items()}
+        try:
+            files = write_report(results, out)
+            files.update(write_predictions(out, ds, preds, truths))
+        except OSError as exc:
+            raise _cannot_write(exc, out) from None
+        results["files"] = {k: str(v) for k, v in files.items()}
     return results

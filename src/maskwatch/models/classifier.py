@@ -4,7 +4,6 @@ trained with other settings needs no code change to run."""
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +14,16 @@ from ..errors import ModelError
 from ..labels import LABELS
 from .preprocess import crop_face, to_tensor
 from .runtime import make_session
+from .shipped import model_path, shipped_path
 
-DEFAULT_MODEL_NAME = "maskwatch-classifier.onnx"
 #: metadata a model must carry (``maskwatch export`` writes it): without it, the crop size,
 #: margin and label order would be guesses, and a wrong guess gives confident wrong labels
 REQUIRED_METADATA = ("kind", "labels", "input_size", "margin")
 
 
 def default_model_path() -> Path:
-    return Path(str(importlib.resources.files("maskwatch.models") / "weights" / DEFAULT_MODEL_NAME))
+    """The shipped crop classifier (the two-stage pipeline's)."""
+    return shipped_path("two-stage")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ClassifierInfo:
 
 class MaskClassifier:
     def __init__(self, path: str | Path | None = None, threads: int | None = None):
-        self.path = Path(path) if path else default_model_path()
+        self.path = model_path(path) if path else default_model_path()
         if not self.path.exists():
             raise ModelError(
                 f"{self.path}: classifier model not found (train one with `maskwatch train` "

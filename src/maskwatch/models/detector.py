@@ -1,4 +1,9 @@
-"""Detector: faces from CenterFace, labels from the mask classifier, in one call.
+"""Detector: every face in a frame and its mask label, in one call, whatever the model file.
+
+Two kinds of model file run behind it, told apart by the ONNX metadata ``kind``:
+``onepass-detector`` (one network gives boxes, landmarks and labels; issue 13) and
+``crop-classifier`` (CenterFace finds faces, then the classifier labels each crop: the
+two-stage pipeline, kept as the baseline).
 
 It returns every face the face network found (above the profile's face threshold) as one
 :class:`~maskwatch.detections.Detections`; dropping faint faces (``min_score``) is the job of
@@ -6,6 +11,7 @@ the edge that shows them to people, so one detector serves outputs, tracking and
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,6 +24,9 @@ from ..errors import ConfigError
 from ..images import as_bgr, read_image
 from .classifier import MaskClassifier
 from .face_detector import PROFILES, CenterFace, FaceBoxes
+from .onepass import KIND as ONEPASS
+from .onepass import OnePassFaces, model_metadata
+from .shipped import model_path
 
 
 class Detector:
@@ -35,7 +44,9 @@ class Detector:
         """Load the models once.
 
         Args:
-            model: a classifier ONNX file made by ``maskwatch export`` (default: the shipped one).
+            model: an ONNX file made by ``maskwatch export`` (a one-pass detector, or a crop
+                classifier run after CenterFace), or a shipped model's name, ``one-pass`` or
+                ``two-stage``; None: :data:`~maskwatch.defaults.DEFAULT_MODEL`.
             profile: how large the face network sees a frame: fast, balanced or accurate.
             threads: CPU threads per ONNX session (default: every core).
             box_correction: move face boxes onto annotators' style, as the model file says.
@@ -44,15 +55,29 @@ class Detector:
         """
         if profile not in PROFILES:
             raise ConfigError(f"profile: unknown profile {profile!r}; one of {sorted(PROFILES)}")
-        self.faces = CenterFace(profile, threads, face_threshold)
-        self.classifier = MaskClassifier(model, threads)
         self.profile = profile
-        self.correction = np.array(self.classifier.info.box_correction if box_correction else (0, 0, 0, 0), np.float32)
+        path = model_path(model)
+        meta = model_metadata(path) if path.exists() else {}
+        self.onepass: OnePassFaces | None = None
+        self.classifier: MaskClassifier | None = None
+        if meta.get("kind") == ONEPASS:
+            self.onepass = OnePassFaces(path, profile, threads, face_threshold, meta)
+            correction = json.loads(meta.get("box_correction", "[0, 0, 0, 0]"))
+            self.metadata = meta
+        else:
+            self.faces = CenterFace(profile, threads, face_threshold)
+            self.classifier = MaskClassifier(path, threads)
+            correction = self.classifier.info.box_correction
+            self.metadata = self.classifier.info.metadata
+        self.kind = self.metadata.get("kind", "crop-classifier")
+        self.correction = np.array(correction if box_correction else (0, 0, 0, 0), np.float32)
 
     @property
     def model_version(self) -> str:
-        info = self.classifier.info
-        return f"{info.name}-{info.version}+centerface-{self.profile}"
+        name, version = self.metadata.get("name", "model"), self.metadata.get("version", "unknown")
+        if self.onepass is not None:
+            return f"{name}-{version}-{self.profile}"
+        return f"{name}-{version}+centerface-{self.profile}"
 
     def _load(self, image) -> np.ndarray:
         if isinstance(image, (str, os.PathLike)):
@@ -77,12 +102,16 @@ class Detector:
         """Every face in one image (a BGR numpy array, OpenCV's convention, or a path), sorted
         by confidence. Raises :class:`~maskwatch.errors.BadInputError` for unreadable files."""
         img = self._load(image)
+        if self.onepass is not None:
+            return self._detections(img, *self.onepass(img))
         found = self.faces(img)
         return self._detections(img, found, self.classifier.predict_crops(self.classifier.crops(img, found.boxes)))
 
     def detect_batch(self, images: Sequence | Iterable) -> list[Detections]:
         """Faces for each image; the classifier runs once over all images' faces."""
         loaded = [self._load(im) for im in images]
+        if self.onepass is not None:
+            return [self._detections(img, *self.onepass(img)) for img in loaded]
         found = [self.faces(img) for img in loaded]
         crops = [c for img, f in zip(loaded, found) for c in self.classifier.crops(img, f.boxes)]
         probs = self.classifier.predict_crops(crops)

@@ -93,6 +93,70 @@ def _empty() -> FaceBoxes:
     return FaceBoxes(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
 
 
+def fit_blob(image_bgr: np.ndarray, profile: DetectorProfile) -> tuple[np.ndarray, float]:
+    """The network input for one frame: resized by the profile (longest side ``target_side``,
+    small pictures up to ``min_side``), padded to a multiple of 32, RGB float 0..255 NCHW.
+    Returns (blob, scale from original to network pixels). CenterFace and the one-pass
+    detector (trained from it) read frames alike."""
+    height, width = image_bgr.shape[:2]
+    longest = max(width, height)
+    side = min(profile.target_side, max(longest, profile.min_side))
+    scale = side / longest
+    w = int(np.ceil(width * scale / 32) * 32)
+    h = int(np.ceil(height * scale / 32) * 32)
+    rw, rh = max(1, round(width * scale)), max(1, round(height * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image_bgr, (rw, rh), interpolation=interp)
+    canvas = np.zeros((h, w, 3), np.uint8)
+    canvas[:rh, :rw] = resized[:h, :w]
+    return canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32), scale
+
+
+def decode_centers(heat, size, offset, lms, scale, orig_wh, threshold, nms_iou) -> tuple[FaceBoxes, np.ndarray]:
+    """Faces from one image's stride-4 maps (CenterFace's layout, batch of one): every
+    heatmap cell above ``threshold`` is a candidate box, NMS keeps the best, boxes and
+    landmarks go back to original pixels inside the picture.
+
+    Returns:
+        (the faces, the flat heatmap cell of each kept face) so that other per-cell outputs
+        (the one-pass detector's class probabilities) can be read at the same places.
+    """
+    heat = heat[0, 0]
+    ys, xs = np.nonzero(heat > threshold)
+    if len(ys) == 0:
+        return _empty(), np.zeros((0,), np.int64)
+    scores = heat[ys, xs]
+    bh = np.exp(size[0, 0, ys, xs]) * 4
+    bw = np.exp(size[0, 1, ys, xs]) * 4
+    cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
+    cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
+    x1, y1 = cx - bw / 2, cy - bh / 2
+    boxes = np.stack([x1, y1, x1 + bw, y1 + bh], axis=1)
+    lm = lms[0][:, ys, xs].T.reshape(-1, 5, 2)  # (N, 5, [dy, dx])
+    marks = np.stack([lm[:, :, 1] * bw[:, None] + x1[:, None], lm[:, :, 0] * bh[:, None] + y1[:, None]], -1)
+    keep = cv2.dnn.NMSBoxes(
+        [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes],
+        scores.astype(float).tolist(),
+        threshold,
+        nms_iou,
+    )
+    keep = np.asarray(keep, dtype=int).reshape(-1)
+    boxes, scores, marks = boxes[keep] / scale, scores[keep], marks[keep] / scale
+    cells = (ys * heat.shape[1] + xs)[keep]
+    w, h = orig_wh
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    # a face cut by the picture's edge: its eyes or mouth are guessed beyond it; like the
+    # box, the landmarks stay inside the picture
+    marks[:, :, 0] = marks[:, :, 0].clip(0, w)
+    marks[:, :, 1] = marks[:, :, 1].clip(0, h)
+    valid = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
+    faces = FaceBoxes(
+        boxes[valid].astype(np.float32), scores[valid].astype(np.float32), marks[valid].astype(np.float32)
+    )
+    return faces, cells[valid]
+
+
 class CenterFace:
     """Thread-safe: one ONNX session, no mutable state per call."""
 
@@ -106,60 +170,11 @@ class CenterFace:
         self.threshold = self.profile.threshold if threshold is None else threshold
         self.session = make_session(centerface_model_bytes(), threads)
 
-    def input_size(self, width: int, height: int) -> tuple[int, int, float]:
-        longest = max(width, height)
-        side = min(self.profile.target_side, max(longest, self.profile.min_side))
-        scale = side / longest
-        w = int(np.ceil(width * scale / 32) * 32)
-        h = int(np.ceil(height * scale / 32) * 32)
-        return w, h, scale
-
     def __call__(self, image_bgr: np.ndarray, threshold: float | None = None) -> FaceBoxes:
         height, width = image_bgr.shape[:2]
         if width < 8 or height < 8:
             return _empty()
-        w, h, scale = self.input_size(width, height)
-        rw, rh = max(1, round(width * scale)), max(1, round(height * scale))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        resized = cv2.resize(image_bgr, (rw, rh), interpolation=interp)
-        canvas = np.zeros((h, w, 3), np.uint8)
-        canvas[:rh, :rw] = resized[:h, :w]
-        blob = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)  # RGB, 0..255
+        blob, scale = fit_blob(image_bgr, self.profile)
         heat, size, offset, lms = self.session.run(None, {"input.1": blob})
-        return self.decode(
-            heat, size, offset, lms, scale, (width, height), self.threshold if threshold is None else threshold
-        )
-
-    def decode(self, heat, size, offset, lms, scale, orig_wh, threshold) -> FaceBoxes:
-        heat = heat[0, 0]
-        ys, xs = np.nonzero(heat > threshold)
-        if len(ys) == 0:
-            return _empty()
-        scores = heat[ys, xs]
-        bh = np.exp(size[0, 0, ys, xs]) * 4
-        bw = np.exp(size[0, 1, ys, xs]) * 4
-        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
-        cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
-        x1, y1 = cx - bw / 2, cy - bh / 2
-        boxes = np.stack([x1, y1, x1 + bw, y1 + bh], axis=1)
-        lm = lms[0][:, ys, xs].T.reshape(-1, 5, 2)  # (N, 5, [dy, dx])
-        marks = np.stack([lm[:, :, 1] * bw[:, None] + x1[:, None], lm[:, :, 0] * bh[:, None] + y1[:, None]], -1)
-        keep = cv2.dnn.NMSBoxes(
-            [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes],
-            scores.astype(float).tolist(),
-            threshold,
-            self.profile.nms_iou,
-        )
-        keep = np.asarray(keep, dtype=int).reshape(-1)
-        boxes, scores, marks = boxes[keep] / scale, scores[keep], marks[keep] / scale
-        w, h = orig_wh
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        # a face cut by the picture's edge: its eyes or mouth are guessed beyond it; like the
-        # box, the landmarks stay inside the picture
-        marks[:, :, 0] = marks[:, :, 0].clip(0, w)
-        marks[:, :, 1] = marks[:, :, 1].clip(0, h)
-        valid = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
-        return FaceBoxes(
-            boxes[valid].astype(np.float32), scores[valid].astype(np.float32), marks[valid].astype(np.float32)
-        )
+        threshold = self.threshold if threshold is None else threshold
+        return decode_centers(heat, size, offset, lms, scale, (width, height), threshold, self.profile.nms_iou)[0]

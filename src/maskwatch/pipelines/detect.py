@@ -163,7 +163,14 @@ class _Job:
             return
         video_writer = None
         # a track_id per person, stable across frames
-        pipeline = FramePipeline(self.detector, settings.min_score, settings.stride, FaceTracker(), settings.max_frames)
+        pipeline = FramePipeline(
+            self.detector,
+            settings.min_score,
+            settings.stride,
+            FaceTracker(),
+            settings.max_frames,
+            workers=settings.workers,
+        )
         frames = 0
         try:
             label = Path(item.spec).name if item.kind == "video" else item.spec

@@ -290,14 +290,16 @@ class CameraWorker(threading.Thread):
             self.config.min_score,
             tracker=FaceTracker(lost_seconds=counting.lost_seconds),
             max_fps=cam.max_fps,
+            workers=self.config.workers,
         )
+        results = pipeline.run(reader)  # frames in order, spread over ``workers`` threads
         wall0 = utcnow()
         try:
-            for frame in reader:
+            for result in results:
                 if self._halt.is_set():
                     break
+                frame = result.frame
                 self.stats.frames += 1
-                result = pipeline.process(frame)
                 if not result.analysed:
                     continue
                 for person in counter.update(result.detections, frame.image, frame.t):
@@ -314,6 +316,7 @@ class CameraWorker(threading.Thread):
                 self.stats.reconnects += 1
                 self._beat("reconnecting", reader, message=str(exc), force=True)
         finally:
+            results.close()  # its threads first: they may be waiting on the reader
             reader.close()
             for person in counter.flush():  # nobody still in view is lost at shutdown
                 self._store(person, wall0)

@@ -443,7 +443,8 @@ def evaluate_ray(
 ) -> dict:
     """``maskwatch evaluate --ray``: :func:`~maskwatch.evaluation.run.evaluate` with the
     detections made by a pool of Ray actors (the same Ray Data path as ``detect --ray``); the
-    metrics are computed on the driver, as without Ray, and come out the same."""
+    metrics are computed on the driver, as without Ray, and come out the same, and ``out``
+    gets the same files (report, raw predictions, ground truth) from the same writers."""
     from ..detections import Detections
     from ..evaluation import run as run_module
 

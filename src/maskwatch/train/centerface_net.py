@@ -69,7 +69,11 @@ class CenterFaceNet(nn.Module):
         self.input_name = inputs[0]
         self.output_names = tuple(value.name for value in graph.output)
         self.classes = classes
-        heat_conv = self._heatmap_conv(graph) if classes != 1 else None
+        heat_conv = self._heatmap_conv(graph)
+        #: the stride-4 feature map every head reads (the heatmap conv's input): the one-pass
+        #: detector's class head reads it too
+        self.feature_name = next(node.input[0] for node in graph.node if node.output[0] == heat_conv)
+        heat_conv = heat_conv if classes != 1 else None
 
         layers: list[nn.Module] = []
         wiring: list[tuple[tuple[str, ...], str]] = []
@@ -159,8 +163,10 @@ class CenterFaceNet(nn.Module):
 
         return cls(onnx.load_from_string(centerface_model_bytes()), classes=classes)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor, taps: tuple[str, ...] = ()) -> tuple[torch.Tensor, ...]:
+        """The four outputs, then the inner tensors named in ``taps`` (ONNX value names, such
+        as :attr:`feature_name`), in that order."""
         values = {self.input_name: x}
         for layer, (inputs, output) in zip(self.layers, self.wiring):
             values[output] = layer(*(values[name] for name in inputs))
-        return tuple(values[name] for name in self.output_names)
+        return tuple(values[name] for name in self.output_names + tuple(taps))

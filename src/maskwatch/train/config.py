@@ -30,6 +30,9 @@ class SourceConfig:
     #: sampling weight of this source's crops within each class (classes stay balanced):
     #: raise it for the data that looks most like where the model will run
     weight: float = 1.0
+    #: this source's own class-name aliases (YAML ``name: label``), on top of ``data.label_map``:
+    #: configs/labels/webmask-yolo.yaml swaps webmask's two classes, published the wrong way round
+    label_map: str | None = None
 
 
 @dataclass
@@ -72,8 +75,44 @@ class AugmentConfig:
 
 
 @dataclass
+class DetectorConfig:
+    """The one-pass detector's training (``task: detector``; see
+    :mod:`maskwatch.train.onepass_data` for what each knob does to the data)."""
+
+    #: side of the square training patches (a multiple of 32)
+    patch: int = 256
+    #: faces are scaled to this many pixels (log-uniform), so CCTV-sized faces are common
+    face_px: tuple[int, int] = (8, 128)
+    #: probability that an unmasked face (with landmarks) gets a synthetic mask drawn on it
+    synth: float = 0.3
+    #: images with mask_incorrect faces are drawn this many times as often
+    incorrect_boost: float = 3.0
+    #: fraction of CenterFace's layers (from the input) kept frozen
+    freeze: float = 0.3
+    #: the pretrained layers learn at ``lr`` x this; the new class head at ``lr``
+    base_lr_scale: float = 0.1
+    #: photos are kept in memory at most this many pixels on their longest side
+    cache_side: int = 800
+    #: training steps between two validations (an "epoch" of the detector)
+    steps_per_epoch: int = 200
+    #: profile used to validate (andrewmvd val: mAP@.5 picks the best checkpoint)
+    val_profile: str = "balanced"
+    #: loss weights
+    heat_weight: float = 1.0
+    size_weight: float = 0.1
+    offset_weight: float = 1.0
+    landmark_weight: float = 0.1
+    cls_weight: float = 1.0
+    #: class-term weights in LABELS order (with_mask, without_mask, mask_incorrect)
+    class_weights: tuple[float, float, float] = (1.0, 1.0, 2.0)
+
+
+@dataclass
 class TrainConfig:
     name: str = "maskwatch-classifier"
+    #: "classifier" (the crop classifier of the two-stage pipeline) or "detector" (the
+    #: one-pass face-mask detector)
+    task: str = "classifier"
     seed: int = 0
     out: str = "runs/train"
     epochs: int = 12
@@ -92,9 +131,13 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "augment": AugmentConfig, "detector": DetectorConfig}
 
 
 def _build(cls, values: dict[str, Any] | None):
@@ -105,11 +148,11 @@ def _build(cls, values: dict[str, Any] | None):
         raise ConfigError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
     kwargs = {}
     for name, value in values.items():
-        if name in ("data", "model", "augment"):
-            kwargs[name] = _build({"data": DataConfig, "model": ModelConfig, "augment": AugmentConfig}[name], value)
+        if name in SECTIONS and cls is TrainConfig:
+            kwargs[name] = _build(SECTIONS[name], value)
         elif name in ("train", "val") and cls is DataConfig:
             kwargs[name] = [SourceConfig(**s) if isinstance(s, dict) else SourceConfig(str(s)) for s in value or []]
-        elif name == "small_face":
+        elif name in ("small_face", "face_px", "class_weights"):
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value
@@ -164,4 +207,32 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
-    return _build(TrainConfig, values)
+    cfg = _build(TrainConfig, values)
+    if cfg.task not in ("classifier", "detector"):
+        raise ConfigError(f"task: {cfg.task!r}; one of classifier, detector")
+    return cfg
+
+
+def leave_out(cfg: TrainConfig, names: list[str]) -> TrainConfig:
+    """``cfg`` without the training and validation sources whose folder is named one of
+    ``names``: the cross-source recipe trains without a source, then evaluates on all of it
+    (``maskwatch evaluate``), measuring new annotators and cameras without any test split.
+
+    Raises:
+        ConfigError: a name that no training source has (a typo would silently measure
+            nothing), or nothing left to train on.
+    """
+    import dataclasses
+
+    if not names:
+        return cfg
+    folder = {src.path: Path(src.path).name for src in cfg.data.train + cfg.data.val}
+    unknown = [n for n in names if n not in {folder[s.path] for s in cfg.data.train}]
+    if unknown:
+        have = sorted({folder[s.path] for s in cfg.data.train})
+        raise ConfigError(f"--leave-out {', '.join(unknown)}: no training source is named so; they are {have}")
+    train = [s for s in cfg.data.train if folder[s.path] not in names]
+    if not train:
+        raise ConfigError("--leave-out: nothing is left to train on")
+    val = [s for s in cfg.data.val if folder[s.path] not in names]
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, train=train, val=val))

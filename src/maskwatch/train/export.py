@@ -93,7 +93,104 @@ def export_onnx(checkpoint: Path, out: Path, version: str = "0.1.0", extra_meta:
     return meta
 
 
-def export_model(checkpoint: str | Path, out: str | Path, version: str = "0.1.0") -> dict:
+def export_onepass(checkpoint: Path, out: Path, version: str = "0.1.0", image=None) -> dict:
+    """Write the one-pass detector of ``checkpoint`` (``task: detector``) as ONNX: input
+    ``input`` (RGB float 0..255 NCHW, any size that is a multiple of 32), outputs
+    :data:`~maskwatch.models.onepass.OUTPUTS`, weights as initializers only (so ONNX Runtime
+    may fold them), and metadata the runtime reads (kind, labels, stride, preprocessing).
+
+    Args:
+        checkpoint: a ``best.pt`` from ``maskwatch train`` with ``task: detector``.
+        out: the ONNX file to write.
+        version: the model version in the metadata.
+        image: a BGR photo to compare ONNX Runtime with PyTorch on (default: random).
+
+    Returns:
+        The metadata, plus ``max_abs_diff_probs`` (largest |ONNX - PyTorch| difference over
+        every output: heatmap, class probabilities, box size and offset, landmarks) and
+        ``size_bytes``.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    from ..models.onepass import KIND, OUTPUTS
+    from .onepass_net import OnePassNet
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = state["config"]
+    model = OnePassNet()
+    model.load_state_dict(state["model"])
+    model.eval()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 3, 320, 320),),
+        str(out),
+        input_names=["input"],
+        output_names=list(OUTPUTS),
+        dynamic_axes={
+            "input": {0: "batch", 2: "height", 3: "width"},
+            **{o: {0: "batch", 2: "h", 3: "w"} for o in OUTPUTS},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    meta = {
+        "kind": KIND,
+        "name": cfg["name"],
+        "version": version,
+        "labels": json.dumps(list(LABELS)),
+        "input": "RGB float 0..255, NCHW, sides a multiple of 32",
+        "stride": "4",
+        "outputs": json.dumps(list(OUTPUTS)),
+        "box_correction": json.dumps([0, 0, 0, 0]),
+        "backbone": "centerface (mobilenet_v2, WIDER FACE) + class head",
+        "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "epoch": str(state.get("epoch")),
+        "train_patch": str(cfg["detector"]["patch"]),
+    }
+    proto = onnx.load(str(out))
+    weights = {init.name for init in proto.graph.initializer}
+    keep = [v for v in proto.graph.input if v.name not in weights]
+    del proto.graph.input[:]
+    proto.graph.input.extend(keep)
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(out))
+    if image is None:
+        x = torch.rand(1, 3, 256, 320, generator=torch.Generator().manual_seed(0)) * 255
+    else:
+        from ..models.face_detector import PROFILES, fit_blob
+
+        x = torch.from_numpy(fit_blob(image, PROFILES["balanced"])[0])
+    with torch.no_grad():
+        expected = [t.numpy() for t in model(x)]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(list(OUTPUTS), {"input": x.numpy()})
+    meta["max_abs_diff_probs"] = float(max(np.abs(a - b).max() for a, b in zip(got, expected)))
+    meta["size_bytes"] = out.stat().st_size
+    return meta
+
+
+def calibration_photos(config: dict, count: int = 32) -> list[Path]:
+    """``count`` training photos spread evenly over a run's training sources (INT8
+    calibration never sees evaluation photos)."""
+    from ..formats import load_dataset
+
+    per_source = [
+        [im.path for im in load_dataset(s["path"], split=s.get("split")).images if im.boxes]
+        for s in config["data"]["train"]
+    ]
+    share = max(1, count // max(len(per_source), 1))
+    return [
+        paths[i] for paths in per_source for i in np.linspace(0, len(paths) - 1, min(share, len(paths))).astype(int)
+    ]
+
+
+def export_model(checkpoint: str | Path, out: str | Path, version: str = "0.1.0", int8: bool = False) -> dict:
     """Export a checkpoint to ONNX and merge the export into the model card beside it.
 
     The card (``out`` with ``.json``, and its ``.md``) keeps whatever was written there
@@ -109,7 +206,21 @@ def export_model(checkpoint: str | Path, out: str | Path, version: str = "0.1.0"
         The export metadata (:func:`export_onnx`): ``size_bytes``, ``max_abs_diff_probs``...
     """
     out = Path(out)
-    meta = export_onnx(Path(checkpoint), out, version)
+    config = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
+    task = config.get("task", "classifier")
+    if int8 and task != "detector":
+        from ..errors import ConfigError
+
+        raise ConfigError("--int8: only the one-pass detector (task: detector) has an INT8 export")
+    meta = (export_onepass if task == "detector" else export_onnx)(Path(checkpoint), out, version)
+    if int8:
+        from ..images import read_image
+        from .quantize import max_difference, quantize_onepass
+
+        photos = calibration_photos(config)
+        int8_path = quantize_onepass(out, out.with_suffix(".int8.onnx"), photos)
+        diff = max_difference(out, int8_path, [read_image(p) for p in photos[:8]])
+        meta["int8"] = {"path": str(int8_path), "size_bytes": int8_path.stat().st_size, "max_difference": diff}
     card_path = out.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
     card.update({"name": meta["name"], "version": version, "export": meta})
@@ -125,6 +236,10 @@ _EXPORT_FIELDS = {
     "labels": "output classes, in order",
     "backbone": "network",
     "input_size": "crop side (pixels)",
+    "input": "network input",
+    "stride": "output stride (pixels per heatmap cell)",
+    "outputs": "network outputs, in order",
+    "train_patch": "training patch side (pixels)",
     "margin": "margin added around the face box",
     "color": "channel order",
     "mean": "normalisation mean",
@@ -132,7 +247,7 @@ _EXPORT_FIELDS = {
     "box_correction": "learned face-box correction (dx1, dy1, dx2, dy2)",
     "epoch": "training epoch exported",
     "exported": "exported at (UTC)",
-    "max_abs_diff_probs": "max |ONNX - PyTorch| probability difference",
+    "max_abs_diff_probs": "max |ONNX - PyTorch| difference (probabilities; every output for a detector)",
     "size_bytes": "file size (bytes)",
 }
 

@@ -60,6 +60,80 @@ def balanced_accuracy(probs: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(recalls)) if recalls else 0.0
 
 
+class Run:
+    """What a training run keeps between epochs, and how it ends one: shared by the classifier's
+    and the detector's loops. ``best.pt`` holds the best epoch's weights (what export reads),
+    ``last.pt`` everything ``--resume`` needs, ``history.json`` and TensorBoard the rows."""
+
+    def __init__(self, cfg: TrainConfig, out: Path):
+        self.cfg, self.out, self.last = cfg, out, out / "last.pt"
+        self.history: list[dict] = []
+        self.start_epoch, self.best_metric, self.best_epoch, self.stale = 0, float("-inf"), -1, 0
+        self.writer = None
+
+    def resume(self, model, optimizer, scheduler, max_lr, total_steps: int, device="cpu"):
+        """Load ``last.pt`` into the model, optimizer and scheduler (when there is one);
+        returns the scheduler to go on with."""
+        if not self.last.exists():
+            return scheduler
+        state = torch.load(self.last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scheduler.total_steps != total_steps and scheduler.last_epoch < total_steps:
+            # resumed with another epochs/max_steps (`--resume --set epochs=3`): the saved
+            # schedule would run out of steps, so lay it out again for the new total
+            scheduler = _rescheduled(optimizer, max_lr, total_steps, scheduler.last_epoch)
+        self.start_epoch, self.history = state["epoch"] + 1, state["history"]
+        self.best_metric, self.best_epoch, self.stale = state["best_metric"], state["best_epoch"], state["stale"]
+        torch.set_rng_state(state["rng"])
+        return scheduler
+
+    def epochs(self):
+        self.writer = _tensorboard(self.out)
+        return range(self.start_epoch, self.cfg.epochs)
+
+    def end_epoch(self, epoch: int, row: dict, metric: float, model, optimizer, scheduler, best: dict) -> bool:
+        """Log the row, save the checkpoints (``best`` adds entries to ``best.pt``); True
+        when the run should stop early (no improvement for ``patience`` epochs)."""
+        self.history.append(row)
+        if self.writer:
+            for k, v in row.items():
+                if k != "epoch":
+                    self.writer.add_scalar(k, v, epoch + 1)
+        print(json.dumps(row), flush=True)
+        if metric > self.best_metric:
+            self.best_metric, self.best_epoch, self.stale = metric, epoch + 1, 0
+            state = {"model": model.state_dict(), "config": self.cfg.to_dict(), "epoch": epoch + 1, "metric": metric}
+            torch.save({**state, **best}, self.out / "best.pt")
+        else:
+            self.stale += 1
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "history": self.history,
+                "best_metric": self.best_metric,
+                "best_epoch": self.best_epoch,
+                "stale": self.stale,
+                "rng": torch.get_rng_state(),
+            },
+            self.last,
+        )
+        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+        if self.stale >= self.cfg.patience:
+            print(f"early stop: no improvement for {self.cfg.patience} epochs", flush=True)
+            return True
+        return False
+
+    def result(self) -> TrainResult:
+        if self.writer:
+            self.writer.close()
+        return TrainResult(self.out, self.out / "best.pt", self.history, self.best_epoch, self.best_metric)
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, on_epoch_end=None) -> TrainResult:
     """Train per ``cfg``. ``on_epoch_end(row)`` may return False to stop after that epoch
     (a GUI's stop button; tests use it to simulate an interrupted run)."""
@@ -107,23 +181,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     steps_per_epoch = len(loader) if cfg.max_steps is None else min(len(loader), cfg.max_steps)
     total_steps = max(cfg.epochs * steps_per_epoch, 1)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=total_steps, pct_start=0.15)
-    history: list[dict] = []
-    start_epoch, best_metric, best_epoch, stale = 0, float("-inf"), -1, 0
-    last = out / "last.pt"
-    if resume and last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scheduler.total_steps != total_steps and scheduler.last_epoch < total_steps:
-            # resumed with another epochs/max_steps (`--resume --set epochs=3`): the saved
-            # schedule would run out of steps, so lay it out again for the new total
-            scheduler = _rescheduled(optimizer, cfg.lr, total_steps, scheduler.last_epoch)
-        start_epoch, history = state["epoch"] + 1, state["history"]
-        best_metric, best_epoch, stale = state["best_metric"], state["best_epoch"], state["stale"]
-        torch.set_rng_state(state["rng"])
-    writer = _tensorboard(out)
-    for epoch in range(start_epoch, cfg.epochs):
+    run = Run(cfg, out)
+    if resume:
+        scheduler = run.resume(model, optimizer, scheduler, cfg.lr, total_steps)
+    for epoch in run.epochs():
         model.train()
         for m in model.features[: cfg.model.freeze_blocks].modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -156,49 +217,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             row["val_acc"] = float((probs.argmax(1) == val_targets).mean())
             row["val_balanced_acc"] = balanced_accuracy(probs, val_targets)
         metric = row.get("val_balanced_acc", -row["train_loss"])
-        history.append(row)
-        if writer:
-            for k, v in row.items():
-                if k != "epoch":
-                    writer.add_scalar(k, v, epoch + 1)
-        print(json.dumps(row), flush=True)
-        if metric > best_metric:
-            best_metric, best_epoch, stale = metric, epoch + 1, 0
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "config": cfg.to_dict(),
-                    "epoch": epoch + 1,
-                    "metric": metric,
-                    "box_correction": summary.get("box_correction"),
-                },
-                out / "best.pt",
-            )
-        else:
-            stale += 1
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "history": history,
-                "best_metric": best_metric,
-                "best_epoch": best_epoch,
-                "stale": stale,
-                "rng": torch.get_rng_state(),
-            },
-            last,
-        )
-        (out / "history.json").write_text(json.dumps(history, indent=1))
-        if stale >= cfg.patience:
-            print(f"early stop: no improvement for {cfg.patience} epochs", flush=True)
+        best = {"box_correction": summary.get("box_correction")}
+        if run.end_epoch(epoch, row, metric, model, optimizer, scheduler, best):
             break
         if on_epoch_end is not None and on_epoch_end(row) is False:
             break
-    if writer:
-        writer.close()
-    return TrainResult(out, out / "best.pt", history, best_epoch, best_metric)
+    return run.result()
 
 
 def _rescheduled(optimizer, max_lr: float, total_steps: int, steps_done: int):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..data.make_crops import extract_crops, fit_box_correction
 from ..data.split import split_dataset
+from ..errors import ConfigError
 from ..formats import load_dataset
 from ..labels import load_label_map
 from ..models.face_detector import CenterFace
@@ -30,6 +31,20 @@ def _cap(ds, cap: int | None, seed: int):
             per[label] = per.get(label, 0) + 1
     ds.images = sorted(keep, key=lambda r: str(r.path))
     return ds
+
+
+def source_mapping(src: SourceConfig, mapping: dict[str, str] | None = None) -> dict[str, str] | None:
+    """The class-name aliases of one source: ``mapping`` (the run's), then its own ``label_map``."""
+    if not src.label_map:
+        return mapping
+    from ..labels import label_mapping
+    from ..yaml_files import read_yaml_mapping
+
+    try:
+        own = read_yaml_mapping(src.label_map, "a label map is a YAML mapping of alias: label")
+        return label_mapping({str(k): str(v) for k, v in own.items()}, base=mapping)
+    except ConfigError as exc:
+        raise ConfigError(f"{src.path}: label_map {src.label_map}: {exc}") from None
 
 
 def _key(role: str, n: int, src: SourceConfig, cfg: DataConfig, seed: int) -> str:
@@ -70,7 +85,9 @@ def prepare_crops(cfg: DataConfig, seed: int = 0, progress: bool | None = None) 
             if marker.exists():
                 flat += json.loads(marker.read_text())["parts"]
                 continue
-            ds = _cap(load_dataset(src.path, split=src.split, mapping=mapping), src.max_per_class, seed)
+            ds = _cap(
+                load_dataset(src.path, split=src.split, mapping=source_mapping(src, mapping)), src.max_per_class, seed
+            )
             det = detector_for(src, ds.is_crops())
             entries = []
             if src.synth:

@@ -27,10 +27,11 @@ def write_training_report(run: Path) -> Path:
     if "val_loss" in history[0]:
         axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
     axes[0].set_title("loss")
-    for key in ("train_acc", "val_acc", "val_balanced_acc"):
-        if key in history[0]:
-            axes[1].plot(epochs, [h[key] for h in history], label=key)
-    axes[1].set_title("accuracy")
+    # the classifier's accuracies, or the detector's validation mAP (3- and 2-class)
+    scores = [k for k in history[0] if k in ("train_acc", "val_acc", "val_balanced_acc") or "val_map" in k]
+    for key in scores:
+        axes[1].plot(epochs, [h[key] for h in history], label=key)
+    axes[1].set_title("validation mAP" if any("val_map" in k for k in scores) else "accuracy")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.legend()

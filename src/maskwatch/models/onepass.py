@@ -1,0 +1,87 @@
+"""The one-pass face-mask detector at run time: one ONNX network gives face boxes, five
+landmarks and the three mask labels for a whole frame (``kind: onepass-detector`` in the
+file's metadata; trained by ``maskwatch train`` with ``task: detector``).
+
+Frames are sized by the same profiles as CenterFace (the network is CenterFace fine-tuned),
+and decoded by the same :func:`~maskwatch.models.face_detector.decode_centers`; the class
+probabilities are read at each kept face's centre cell. So a frame costs one network run
+whatever the number of faces, where the two-stage pipeline ran the classifier per face.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from ..labels import LABELS
+from .face_detector import PROFILES, DetectorProfile, FaceBoxes, _empty, decode_centers, fit_blob
+from .runtime import make_session
+
+KIND = "onepass-detector"
+#: the ONNX outputs, in order
+OUTPUTS = ("heatmap", "size", "offset", "landmarks", "probs")
+
+
+def model_metadata(path: str | Path) -> dict[str, str]:
+    """A model file's maskwatch metadata (empty when it has none), read without building a
+    session for inference; raises ModelError when the file is not a readable ONNX model."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # a truncated or foreign file: ONNX raises several types
+        reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+        raise ModelError(f"{path}: not a readable ONNX model ({reason})") from None
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def decode_onepass(outputs, scale: float, orig_wh, threshold: float, nms_iou: float) -> tuple[FaceBoxes, np.ndarray]:
+    """(faces, class probabilities (N, 3) in :data:`LABELS` order) from one image's outputs
+    (``heatmap, size, offset, landmarks, probs``, batch of one)."""
+    heat, size, offset, lms, probs = outputs
+    faces, cells = decode_centers(heat, size, offset, lms, scale, orig_wh, threshold, nms_iou)
+    flat = probs[0].reshape(probs.shape[1], -1)
+    return faces, flat[:, cells].T.astype(np.float32)
+
+
+class OnePassFaces:
+    """Thread-safe: one ONNX session. ``__call__`` gives (faces, probs) for a BGR frame."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        profile: str | DetectorProfile,
+        threads: int | None = None,
+        threshold: float | None = None,
+        meta: dict[str, str] | None = None,
+    ):
+        self.path = Path(path)
+        meta = meta if meta is not None else model_metadata(self.path)
+        if meta.get("kind") != KIND:
+            raise ModelError(f"{self.path}: a {meta.get('kind')!r} model, not a one-pass face-mask detector")
+        try:
+            labels = tuple(json.loads(meta["labels"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelError(f"{self.path}: unreadable maskwatch metadata ({exc})") from None
+        if sorted(labels) != sorted(LABELS):
+            raise ModelError(f"{self.path}: model labels {labels} are not maskwatch's {LABELS}")
+        self.order = [labels.index(label) for label in LABELS]
+        self.metadata = meta
+        self.profile = PROFILES[profile] if isinstance(profile, str) else profile
+        self.threshold = float(meta.get(f"threshold_{self.profile.name}", self.profile.threshold))
+        if threshold is not None:
+            self.threshold = threshold
+        self.session = make_session(str(self.path), threads)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, image_bgr: np.ndarray) -> tuple[FaceBoxes, np.ndarray]:
+        height, width = image_bgr.shape[:2]
+        if width < 8 or height < 8:
+            return _empty(), np.zeros((0, len(LABELS)), np.float32)
+        blob, scale = fit_blob(image_bgr, self.profile)
+        outputs = self.session.run(list(OUTPUTS), {self.input_name: blob})
+        faces, probs = decode_onepass(outputs, scale, (width, height), self.threshold, self.profile.nms_iou)
+        return faces, probs[:, self.order]
