@@ -38,8 +38,7 @@ class ClassHead(nn.Module):
     def __init__(self, channels: dict[int, int], fine: int, hidden: int = 48, classes: int = len(LABELS)):
         super().__init__()
         # batch norm: the backbone's tensors differ in scale by orders of magnitude between
-        # channels (the stride-32 one is a linear bottleneck); without it the head learned
-        # only the class prior (folded into the convs at export)
+        # channels (the stride-32 one is a linear bottleneck); it folds into the convs at export
         self.lateral = nn.ModuleDict({str(s): _conv_bn(c, hidden, 1) for s, c in channels.items()})
         self.mix = nn.Sequential(
             _conv_bn(hidden, hidden, 3), _conv_bn(hidden, hidden, 3), nn.Conv2d(hidden, classes, 1)
