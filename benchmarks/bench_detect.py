@@ -125,7 +125,7 @@ def time_frame(det, jpeg: bytes) -> tuple[dict[str, float], int]:
         t2 = time.perf_counter()
         probs = det.classifier.predict_crops(det.classifier.crops(img, found.boxes))
         t3 = time.perf_counter()
-    faces = det._detections(img, found, probs)  # what Detector.detect returns
+    faces = det.to_detections(img, found, probs)  # what Detector.detect returns
     t4 = time.perf_counter()
     shown = faces.above(OUTPUT_MIN_SCORE)
     annotate(img, shown)

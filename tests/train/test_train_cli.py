@@ -33,6 +33,30 @@ def test_onnx_without_maskwatch_metadata_is_refused(tmp_path):
     assert lines and str(bare) in lines[0] and "maskwatch export" in lines[0], res.output
 
 
+@pytest.mark.parametrize("damage", ["truncated", "text", "missing"])
+def test_a_broken_model_file_is_one_line_naming_it(tmp_path, damage):
+    """Every model kind goes through one session per file: a truncated ONNX, a text file and a
+    missing file each give one clear line with the path, exit 2, no traceback."""
+    import cv2
+
+    from maskwatch.models.shipped import model_path
+
+    broken = tmp_path / "odd name.onnx"
+    if damage == "truncated":
+        data = model_path("one-pass").read_bytes()
+        broken.write_bytes(data[: len(data) // 2])
+    elif damage == "text":
+        broken.write_text("not a model\n")
+    image = tmp_path / "a.jpg"
+    cv2.imwrite(str(image), np.full((64, 64, 3), 100, np.uint8))
+    res = runner.invoke(app, ["detect", str(image), "--model", str(broken), "-q"])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    reason = "model not found" if damage == "missing" else "not a readable ONNX model"
+    lines = [x for x in res.output.splitlines() if reason in x]
+    assert len(lines) == 1 and str(broken) in lines[0], res.output
+
+
 def _hide(monkeypatch, module: str) -> None:
     """Simulate an inference-only install: ``module`` (and its submodules) cannot be imported."""
     for name in [n for n in sys.modules if n == module or n.startswith(module + ".")]:

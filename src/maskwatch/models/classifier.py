@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ModelError
 from ..labels import LABELS
 from .preprocess import crop_face, to_tensor
-from .runtime import make_session
+from .runtime import open_model
 from .shipped import model_path, shipped_path
 
 #: metadata a model must carry (``maskwatch export`` writes it): without it, the crop size,
@@ -38,19 +38,15 @@ class ClassifierInfo:
 
 
 class MaskClassifier:
-    def __init__(self, path: str | Path | None = None, threads: int | None = None):
+    def __init__(self, path: str | Path | None = None, threads: int | None = None, opened: tuple | None = None):
+        """``opened``: the file's (session, metadata) where the caller has read it already."""
         self.path = model_path(path) if path else default_model_path()
         if not self.path.exists():
             raise ModelError(
                 f"{self.path}: classifier model not found (train one with `maskwatch train` "
                 "and pass --model, or reinstall maskwatch)"
             )
-        try:
-            self.session = make_session(str(self.path), threads)
-        except Exception as exc:  # ORT raises its own types for a file that is not ONNX
-            reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
-            raise ModelError(f"{self.path}: not a readable ONNX model ({reason})") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
+        self.session, meta = opened or open_model(self.path, threads)
         missing = [k for k in REQUIRED_METADATA if k not in meta]
         if missing:
             raise ModelError(

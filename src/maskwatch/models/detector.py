@@ -25,7 +25,8 @@ from ..images import as_bgr, read_image
 from .classifier import MaskClassifier
 from .face_detector import PROFILES, CenterFace, FaceBoxes
 from .onepass import KIND as ONEPASS
-from .onepass import OnePassFaces, model_metadata
+from .onepass import OnePassFaces
+from .runtime import open_model
 from .shipped import model_path
 
 
@@ -57,16 +58,16 @@ class Detector:
             raise ConfigError(f"profile: unknown profile {profile!r}; one of {sorted(PROFILES)}")
         self.profile = profile
         path = model_path(model)
-        meta = model_metadata(path) if path.exists() else {}
+        opened = open_model(path, threads) if path.exists() else None  # one session per file
         self.onepass: OnePassFaces | None = None
         self.classifier: MaskClassifier | None = None
-        if meta.get("kind") == ONEPASS:
-            self.onepass = OnePassFaces(path, profile, threads, face_threshold, meta)
-            correction = json.loads(meta.get("box_correction", "[0, 0, 0, 0]"))
-            self.metadata = meta
+        if opened and opened[1].get("kind") == ONEPASS:
+            self.onepass = OnePassFaces(path, profile, threads, face_threshold, opened)
+            self.metadata = opened[1]
+            correction = json.loads(self.metadata.get("box_correction", "[0, 0, 0, 0]"))
         else:
             self.faces = CenterFace(profile, threads, face_threshold)
-            self.classifier = MaskClassifier(path, threads)
+            self.classifier = MaskClassifier(path, threads, opened)
             correction = self.classifier.info.box_correction
             self.metadata = self.classifier.info.metadata
         self.kind = self.metadata.get("kind", "crop-classifier")
@@ -94,7 +95,9 @@ class Detector:
         out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
         return out
 
-    def _detections(self, img: np.ndarray, found: FaceBoxes, probs: np.ndarray) -> Detections:
+    def to_detections(self, img: np.ndarray, found: FaceBoxes, probs: np.ndarray) -> Detections:
+        """One frame's faces and class probabilities as Detections, boxes corrected as the
+        model file says: the last stage of :meth:`detect` (benchmarks time the stages apart)."""
         h, w = img.shape[:2]
         return Detections.from_scores(self._correct(found.boxes, w, h), found.scores, probs, found.landmarks)
 
@@ -103,21 +106,21 @@ class Detector:
         by confidence. Raises :class:`~maskwatch.errors.BadInputError` for unreadable files."""
         img = self._load(image)
         if self.onepass is not None:
-            return self._detections(img, *self.onepass(img))
+            return self.to_detections(img, *self.onepass(img))
         found = self.faces(img)
-        return self._detections(img, found, self.classifier.predict_crops(self.classifier.crops(img, found.boxes)))
+        return self.to_detections(img, found, self.classifier.predict_crops(self.classifier.crops(img, found.boxes)))
 
     def detect_batch(self, images: Sequence | Iterable) -> list[Detections]:
         """Faces for each image; the classifier runs once over all images' faces."""
         loaded = [self._load(im) for im in images]
         if self.onepass is not None:
-            return [self._detections(img, *self.onepass(img)) for img in loaded]
+            return [self.to_detections(img, *self.onepass(img)) for img in loaded]
         found = [self.faces(img) for img in loaded]
         crops = [c for img, f in zip(loaded, found) for c in self.classifier.crops(img, f.boxes)]
         probs = self.classifier.predict_crops(crops)
         out, start = [], 0
         for img, f in zip(loaded, found):
             n = len(f.boxes)
-            out.append(self._detections(img, f, probs[start : start + n]))
+            out.append(self.to_detections(img, f, probs[start : start + n]))
             start += n
         return out

@@ -18,24 +18,11 @@ import numpy as np
 from ..errors import ModelError
 from ..labels import LABELS
 from .face_detector import PROFILES, DetectorProfile, FaceBoxes, _empty, decode_centers, fit_blob
-from .runtime import make_session
+from .runtime import open_model
 
 KIND = "onepass-detector"
 #: the ONNX outputs, in order
 OUTPUTS = ("heatmap", "size", "offset", "landmarks", "probs")
-
-
-def model_metadata(path: str | Path) -> dict[str, str]:
-    """A model file's maskwatch metadata (empty when it has none), read without building a
-    session for inference; raises ModelError when the file is not a readable ONNX model."""
-    import onnx
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # a truncated or foreign file: ONNX raises several types
-        reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
-        raise ModelError(f"{path}: not a readable ONNX model ({reason})") from None
-    return {p.key: p.value for p in proto.metadata_props}
 
 
 def decode_onepass(outputs, scale: float, orig_wh, threshold: float, nms_iou: float) -> tuple[FaceBoxes, np.ndarray]:
@@ -56,10 +43,11 @@ class OnePassFaces:
         profile: str | DetectorProfile,
         threads: int | None = None,
         threshold: float | None = None,
-        meta: dict[str, str] | None = None,
+        opened: tuple | None = None,
     ):
+        """``opened``: the file's (session, metadata) where the caller has read it already."""
         self.path = Path(path)
-        meta = meta if meta is not None else model_metadata(self.path)
+        self.session, meta = opened or open_model(self.path, threads)
         if meta.get("kind") != KIND:
             raise ModelError(f"{self.path}: a {meta.get('kind')!r} model, not a one-pass face-mask detector")
         try:
@@ -71,10 +59,7 @@ class OnePassFaces:
         self.order = [labels.index(label) for label in LABELS]
         self.metadata = meta
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
-        self.threshold = float(meta.get(f"threshold_{self.profile.name}", self.profile.threshold))
-        if threshold is not None:
-            self.threshold = threshold
-        self.session = make_session(str(self.path), threads)
+        self.threshold = self.profile.threshold if threshold is None else threshold
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[FaceBoxes, np.ndarray]:

@@ -6,6 +6,8 @@ import os
 
 import onnxruntime as ort
 
+from ..errors import ModelError
+
 ort.set_default_logger_severity(3)  # CenterFace's export makes ORT warn about every BN buffer
 
 
@@ -21,3 +23,15 @@ def make_session(model: str | bytes, threads: int | None = None) -> ort.Inferenc
     # would steal the 2 cores from the other
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def open_model(path, threads: int | None = None) -> tuple[ort.InferenceSession, dict[str, str]]:
+    """A model file's one inference session and its maskwatch metadata (empty when it has
+    none): the file is read once, whatever kind it turns out to be. A truncated or foreign
+    file is a ModelError naming it."""
+    try:
+        session = make_session(str(path), threads)
+    except Exception as exc:  # ORT raises its own types for a file that is not ONNX
+        reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+        raise ModelError(f"{path}: not a readable ONNX model ({reason})") from None
+    return session, dict(session.get_modelmeta().custom_metadata_map)

@@ -15,8 +15,16 @@ from ..models.preprocess import MEAN, STD
 from .nets import build_model
 
 
-def load_checkpoint(path: Path) -> tuple[torch.nn.Module, dict]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+def read_checkpoint(checkpoint: str | Path | dict) -> dict:
+    """A ``maskwatch train`` checkpoint's contents (a dict already read passes through, so
+    :func:`export_model` reads the file once)."""
+    if isinstance(checkpoint, dict):
+        return checkpoint
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)
+
+
+def load_checkpoint(checkpoint: str | Path | dict) -> tuple[torch.nn.Module, dict]:
+    state = read_checkpoint(checkpoint)
     cfg = state["config"]
     model = build_model(cfg["model"]["backbone"], len(LABELS), pretrained=False, dropout=cfg["model"]["dropout"])
     model.load_state_dict(state["model"])
@@ -24,7 +32,7 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, dict]:
     return model, state
 
 
-def export_onnx(checkpoint: Path, out: Path, version: str = "0.1.0", extra_meta: dict | None = None) -> dict:
+def export_onnx(checkpoint: Path | dict, out: Path, version: str = "0.1.0", extra_meta: dict | None = None) -> dict:
     """Write ``out`` (ONNX) with everything inference needs in its metadata.
 
     Args:
@@ -40,7 +48,7 @@ def export_onnx(checkpoint: Path, out: Path, version: str = "0.1.0", extra_meta:
     import onnx
     import onnxruntime as ort
 
-    model, state = load_checkpoint(Path(checkpoint))
+    model, state = load_checkpoint(checkpoint)
     cfg = state["config"]
     size, margin = cfg["data"]["size"], cfg["data"]["margin"]
     out = Path(out)
@@ -93,7 +101,7 @@ def export_onnx(checkpoint: Path, out: Path, version: str = "0.1.0", extra_meta:
     return meta
 
 
-def export_onepass(checkpoint: Path, out: Path, version: str = "0.1.0", image=None) -> dict:
+def export_onepass(checkpoint: Path | dict, out: Path, version: str = "0.1.0", image=None) -> dict:
     """Write the one-pass detector of ``checkpoint`` (``task: detector``) as ONNX: input
     ``input`` (RGB float 0..255 NCHW, any size that is a multiple of 32), outputs
     :data:`~maskwatch.models.onepass.OUTPUTS`, weights as initializers only (so ONNX Runtime
@@ -116,7 +124,7 @@ def export_onepass(checkpoint: Path, out: Path, version: str = "0.1.0", image=No
     from ..models.onepass import KIND, OUTPUTS
     from .onepass_net import OnePassNet
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = read_checkpoint(checkpoint)
     cfg = state["config"]
     model = OnePassNet()
     model.load_state_dict(state["model"])
@@ -206,13 +214,14 @@ def export_model(checkpoint: str | Path, out: str | Path, version: str = "0.1.0"
         The export metadata (:func:`export_onnx`): ``size_bytes``, ``max_abs_diff_probs``...
     """
     out = Path(out)
-    config = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
+    state = read_checkpoint(checkpoint)
+    config = state["config"]
     task = config.get("task", "classifier")
     if int8 and task != "detector":
         from ..errors import ConfigError
 
         raise ConfigError("--int8: only the one-pass detector (task: detector) has an INT8 export")
-    meta = (export_onepass if task == "detector" else export_onnx)(Path(checkpoint), out, version)
+    meta = (export_onepass if task == "detector" else export_onnx)(state, out, version)
     if int8:
         from ..images import read_image
         from .quantize import max_difference, quantize_onepass

@@ -47,12 +47,11 @@ def quantize_onepass(model: str | Path, out: str | Path, photos: list, profile: 
         raise ValueError("INT8 calibration needs at least one photo")
     prepared = out.with_suffix(".prep.onnx")
     quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
-    proto = onnx.load(str(model))
-    input_name = proto.graph.input[0].name
+    graph = onnx.load(str(prepared)).graph
     quantize_static(
         str(prepared),
         str(out),
-        _Photos(photos, profile, input_name),
+        _Photos(photos, profile, graph.input[0].name),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         activation_type=QuantType.QUInt8,
@@ -60,12 +59,12 @@ def quantize_onepass(model: str | Path, out: str | Path, photos: list, profile: 
         calibrate_method=CalibrationMethod.MinMax,
         # the heads' outputs (sigmoid heatmap, softmax probabilities, log sizes) stay float:
         # a score quantized to 1/255 steps would reorder faces near the threshold
-        nodes_to_exclude=[n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("Sigmoid", "Softmax")],
+        nodes_to_exclude=[n.name for n in graph.node if n.op_type in ("Sigmoid", "Softmax")],
     )
     prepared.unlink(missing_ok=True)
     quantized = onnx.load(str(out))
-    del quantized.metadata_props[:]
-    for p in proto.metadata_props:
+    del quantized.metadata_props[:]  # the fp32 file's maskwatch metadata, nothing of the prepared copy's
+    for p in onnx.load(str(model), load_external_data=False).metadata_props:
         quantized.metadata_props.add().CopyFrom(p)
     entry = quantized.metadata_props.add()
     entry.key, entry.value = "quantized", f"int8 static QDQ, per-channel, {len(photos)} calibration photos at {profile}"
