@@ -4,7 +4,9 @@
 # left-out sets have no mask_incorrect). No test split is touched: andrewmvd val still picks
 # the checkpoint. Each source is one full training run (about as long as the shipped one).
 #   scripts/cross_source.sh webmask-yolo prajnasb-voc
-# Extra arguments after `--` go to `maskwatch train` (e.g. -- --set epochs=6).
+# Extra arguments after `--` go to `maskwatch train` (e.g. -- --set epochs=6); PROFILES="fast
+# balanced" evaluates at more than one profile; SPLIT=train evaluates one split only (what was
+# run for prajnasb-voc, whose test split stays untouched).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -20,7 +22,11 @@ for source in "${sources[@]}"; do
   [ -f "configs/labels/$source.yaml" ] && labels=(--label-map "configs/labels/$source.yaml")
   maskwatch train configs/detector.yaml --leave-out "$source" --set "out=$run" \
     --export "$run/maskwatch-detector.onnx" "${extra[@]}"
-  maskwatch evaluate "$DATA/$source" --model "$run/maskwatch-detector.onnx" --classes 2 "${labels[@]}" --out "$run/eval-onepass"
-  maskwatch evaluate "$DATA/$source" --model src/maskwatch/models/weights/maskwatch-classifier.onnx \
-    --classes 2 "${labels[@]}" --out "$run/eval-two-stage"
+  # at the product's default profile (evaluate's own default is accurate, 1024-1280 px)
+  for profile in ${PROFILES:-balanced}; do
+    maskwatch evaluate "$DATA/$source" ${SPLIT:+--split "$SPLIT"} --model "$run/maskwatch-detector.onnx" --classes 2 "${labels[@]}" \
+      --profile "$profile" --out "$run/eval-onepass-$profile"
+    maskwatch evaluate "$DATA/$source" ${SPLIT:+--split "$SPLIT"} --model two-stage --classes 2 "${labels[@]}" \
+      --profile "$profile" --out "$run/eval-two-stage-$profile"
+  done
 done

@@ -3,8 +3,9 @@
 # there is one): train on every box-labelled set's training photos (configs/detector.yaml),
 # export to ONNX inside the package with an INT8 variant beside it, evaluate both on
 # andrewmvd val at every profile, and write the model card.
-# Measured: about 45 minutes on the 2-core CPU (2 min of teacher landmarks, ~40 min of
-# training, 3 min of evaluation); the model card gives the exact figure.
+# Measured: about 80 minutes on the 2-core CPU (up to 6 min of teacher landmarks, 71 min of
+# training, 20 x 200 steps, and 1.5 min of export and evaluation); the model card gives the
+# exact figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -12,7 +13,7 @@ WEIGHTS=src/maskwatch/models/weights/maskwatch-detector.onnx
 RUN=runs/detector
 start=$(date +%s)
 maskwatch train configs/detector.yaml
-maskwatch export "$RUN/best.pt" "$WEIGHTS" --version "${VERSION:-0.2.0}" --int8
+maskwatch export "$RUN/best.pt" "$WEIGHTS" --version "${VERSION:-0.3.0}" --int8
 trained=$(date +%s)
 for profile in fast balanced accurate; do
   maskwatch evaluate ../shared/datasets/andrewmvd-facemask --split val --model "$WEIGHTS" \
