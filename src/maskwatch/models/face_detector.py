@@ -18,7 +18,7 @@ import numpy as np
 
 from ..defaults import DEFAULT_PROFILE
 from ..errors import ModelError
-from .runtime import make_session
+from .runtime import make_session, weights_as_initializers
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,7 @@ def centerface_model_bytes() -> bytes:
                 dim.dim_param = name
             else:
                 dim.dim_value = name
-    # The export lists its 194 weights as graph inputs too, which tells ONNX Runtime they may
-    # be overridden at run time, so it cannot fold or fuse them. Declared as initializers only,
-    # the same weights run 2-2.5x faster (benchmarks/bench_detect.py).
-    weights = {init.name for init in model.graph.initializer}
-    keep = [value for value in model.graph.input if value.name not in weights]
-    del model.graph.input[:]
-    model.graph.input.extend(keep)
+    weights_as_initializers(model)  # the export lists its 194 weights as graph inputs too
     return model.SerializeToString()
 
 

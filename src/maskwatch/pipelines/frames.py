@@ -150,14 +150,9 @@ class FramePipeline:
         finally:
             stop.set()
             feeder.join(JOIN_SECONDS)
-            while True:  # frames read ahead and not wanted any more
-                try:
-                    item = ordered.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(item, tuple) and item[1] is not None:
-                    item[1].cancel()
-            pool.shutdown(wait=True, cancel_futures=True)  # at most the runs in progress
+            # the read-ahead frames' inference not yet started is cancelled; at most the runs in
+            # progress are waited for
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _feed(self, reader, ordered: queue.Queue, pool: ThreadPoolExecutor, stop: threading.Event) -> None:
         """The decode thread: frames in order, the due ones sent to inference."""

@@ -32,6 +32,22 @@ def load_checkpoint(checkpoint: str | Path | dict) -> tuple[torch.nn.Module, dic
     return model, state
 
 
+def write_metadata(path: Path, meta: dict[str, str]) -> None:
+    """Rewrite the ONNX file at ``path`` with ``meta`` as its only metadata (what the runtime
+    reads: kind, labels, preprocessing) and its weights as initializers only."""
+    import onnx
+
+    from ..models.runtime import weights_as_initializers
+
+    proto = onnx.load(str(path))
+    weights_as_initializers(proto)
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(path))
+
+
 def export_onnx(checkpoint: Path | dict, out: Path, version: str = "0.1.0", extra_meta: dict | None = None) -> dict:
     """Write ``out`` (ONNX) with everything inference needs in its metadata.
 
@@ -45,7 +61,6 @@ def export_onnx(checkpoint: Path | dict, out: Path, version: str = "0.1.0", extr
         The metadata, plus ``max_abs_diff_probs`` (the max |ONNX - PyTorch| probability
         difference on a random batch) and ``size_bytes``.
     """
-    import onnx
     import onnxruntime as ort
 
     model, state = load_checkpoint(checkpoint)
@@ -82,12 +97,7 @@ def export_onnx(checkpoint: Path | dict, out: Path, version: str = "0.1.0", extr
         "epoch": str(state.get("epoch")),
     }
     meta.update({k: str(v) for k, v in (extra_meta or {}).items()})
-    proto = onnx.load(str(out))
-    del proto.metadata_props[:]
-    for k, v in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.save(proto, str(out))
+    write_metadata(out, meta)
     # check: the same random batch through both runtimes
     x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -118,7 +128,6 @@ def export_onepass(checkpoint: Path | dict, out: Path, version: str = "0.1.0", i
         every output: heatmap, class probabilities, box size and offset, landmarks) and
         ``size_bytes``.
     """
-    import onnx
     import onnxruntime as ort
 
     from ..models.onepass import KIND, OUTPUTS
@@ -158,16 +167,7 @@ def export_onepass(checkpoint: Path | dict, out: Path, version: str = "0.1.0", i
         "epoch": str(state.get("epoch")),
         "train_patch": str(cfg["detector"]["patch"]),
     }
-    proto = onnx.load(str(out))
-    weights = {init.name for init in proto.graph.initializer}
-    keep = [v for v in proto.graph.input if v.name not in weights]
-    del proto.graph.input[:]
-    proto.graph.input.extend(keep)
-    del proto.metadata_props[:]
-    for k, v in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.save(proto, str(out))
+    write_metadata(out, meta)
     if image is None:
         x = torch.rand(1, 3, 256, 320, generator=torch.Generator().manual_seed(0)) * 255
     else:

@@ -83,6 +83,7 @@ def load_scenes(sources, cache_side: int = 800, progress: bool | None = None, te
     A file that cannot be read is named in one line and skipped; a source that is a crop
     folder, or has no boxes, is a ConfigError.
     """
+    from ..data.make_crops import fit_box_correction
     from ..formats import load_dataset
     from ..images import read_image
     from ..models.face_detector import CenterFace, DetectorProfile
@@ -101,7 +102,7 @@ def load_scenes(sources, cache_side: int = 800, progress: bool | None = None, te
         if src.max_faces:
             images = images[: src.max_faces]
         out.sources.append(f"{src.path}{f':{src.split}' if src.split else ''}")
-        offsets = []
+        pairs = []  # (CenterFace box, annotated box)
         for record in track(images, f"reading {ds.name}", len(images), progress):
             try:
                 image = read_image(record.path)
@@ -124,14 +125,11 @@ def load_scenes(sources, cache_side: int = 800, progress: bool | None = None, te
             match = _match(boxes, found.boxes)
             marks = np.full((len(boxes), 5, 2), np.nan, np.float32)
             marks[match >= 0] = found.landmarks[match[match >= 0]]
-            for i, j in enumerate(match):
-                if j >= 0:
-                    g, f = boxes[i], found.boxes[j]
-                    fw, fh = f[2] - f[0], f[3] - f[1]
-                    offsets.append(((g[0] - f[0]) / fw, (g[1] - f[1]) / fh, (g[2] - f[2]) / fw, (g[3] - f[3]) / fh))
+            pairs += [(found.boxes[j].tolist(), boxes[i].tolist()) for i, j in enumerate(match) if j >= 0]
             out.scenes.append(Scene(image, boxes, labels, marks, n, record.stem))
-        med = np.median(np.array(offsets), 0).round(4).tolist() if offsets else [0.0] * 4
-        out.box_style[out.sources[-1]] = {"median_offset_vs_centerface": med, "matched_faces": len(offsets)}
+        # the two-stage pipeline's box correction, measured per source
+        med = fit_box_correction(pairs)
+        out.box_style[out.sources[-1]] = {"median_offset_vs_centerface": med, "matched_faces": len(pairs)}
     return out
 
 

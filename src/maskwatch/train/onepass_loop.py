@@ -15,12 +15,14 @@ import torch
 
 from ..defaults import EVALUATION_MIN_SCORE
 from ..detections import Detections
-from ..labels import LABELS
 from ..progress import track
 from .config import TrainConfig
 from .loop import Run, TrainResult, seed_everything
 from .onepass_data import PatchDataset, SceneSet, load_scenes, sampling_weights
 from .onepass_net import OnePassNet, onepass_loss
+
+#: a validation data set, its decoded photos and its COCO ground truths by number of classes
+ValidationSet = tuple  # (Dataset, list[np.ndarray], dict[int, dict])
 
 
 def device() -> torch.device:
@@ -45,19 +47,15 @@ def predict(model: OnePassNet, images, profile: str, threshold: float = EVALUATI
     return out
 
 
-def validate(model: OnePassNet, val, profile: str) -> dict:
+def validate(model: OnePassNet, val: list[ValidationSet], profile: str) -> dict:
     """3-class and 2-class COCO metrics (pycocotools) on the validation data sets."""
-    from ..evaluation.coco_eval import class_rows, coco_metrics, ground_truth
-    from ..images import read_image
+    from ..evaluation.coco_eval import class_rows, coco_metrics
 
     row: dict = {}
-    for ds in val:
-        preds = [
-            class_rows(d, EVALUATION_MIN_SCORE)
-            for d in predict(model, [read_image(r.path) for r in ds.images], profile)
-        ]
+    for ds, images, truths in val:
+        preds = [class_rows(d, EVALUATION_MIN_SCORE) for d in predict(model, images, profile)]
         for classes in (3, 2):
-            m = coco_metrics(ground_truth(ds, classes), preds, classes)
+            m = coco_metrics(truths[classes], preds, classes)
             prefix = "" if len(val) == 1 else f"{ds.name}/"
             row[f"{prefix}val_map50_{classes}c"] = round(m["stats"]["mAP50"], 4)
             row[f"{prefix}val_map_{classes}c"] = round(m["stats"]["mAP"], 4)
@@ -137,11 +135,19 @@ def read_scene_cache(folder: Path) -> SceneSet | None:
         return None
 
 
-def _val_sets(cfg: TrainConfig):
+def _val_sets(cfg: TrainConfig) -> list[ValidationSet]:
+    """The validation sets, their photos decoded and their ground truths built once for the
+    whole run (every epoch validates on them)."""
+    from ..evaluation.coco_eval import ground_truth
     from ..formats import load_dataset
+    from ..images import read_image
     from .prepare import source_mapping
 
-    return [load_dataset(s.path, split=s.split, mapping=source_mapping(s)) for s in cfg.data.val]
+    out = []
+    for s in cfg.data.val:
+        ds = load_dataset(s.path, split=s.split, mapping=source_mapping(s))
+        out.append((ds, [read_image(r.path) for r in ds.images], {c: ground_truth(ds, c) for c in (3, 2)}))
+    return out
 
 
 def _collate(items):
@@ -221,4 +227,4 @@ def train_detector(
     return run.result()
 
 
-__all__ = ["train_detector", "predict", "validate", "LABELS"]
+__all__ = ["train_detector", "predict", "validate"]
