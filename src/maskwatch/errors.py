@@ -61,6 +61,15 @@ class OutputError(MaskwatchError):
 
     exit_code = 2
 
+    @classmethod
+    def cannot_write(cls, path, exc: OSError, then: str = "") -> OutputError:
+        """The one line every writer gives: the file, the system's reason, and what became of
+        the output (``then``), for a full disk and a read-only folder alike."""
+        from .images import shown_path
+
+        text = f"{shown_path(path)}: cannot write ({exc.strerror or exc})"
+        return cls(f"{text}; {then}" if then else text)
+
 
 class StoreError(MaskwatchError):
     """The events database cannot be opened or written."""

@@ -251,3 +251,40 @@ def test_a_source_label_map_swaps_webmask_classes(datasets):
     assert source_mapping(SourceConfig(str(datasets / "prajnasb-voc"))) is None  # others: the run's mapping
     with pytest.raises(ConfigError, match="webmask-yolo: label_map configs"):
         source_mapping(SourceConfig(web.path, label_map="configs/detector.yaml"))
+
+
+def test_a_crop_folder_gives_close_up_faces_and_large_faces_stay_in_their_patch(datasets, tmp_path):
+    """A crop folder is a source of close-ups: the teacher's one sure face is the box and the
+    folder the label; a crop with no face is named and skipped. A face drawn near the top of
+    ``face_px`` lands whole inside its patch, so its box is the face's, not a clipped part."""
+    import cv2
+
+    from maskwatch.train.config import SourceConfig
+    from maskwatch.train.onepass_data import load_scenes, make_patch
+
+    src = datasets / "crops" / "maskedfacenet"
+    for label in ("with_mask", "mask_incorrect"):
+        (tmp_path / label).mkdir()
+        for f in sorted((src / label).glob("*.jpg"))[:3]:
+            (tmp_path / label / f.name).write_bytes(f.read_bytes())  # a link would leave the folder
+    cv2.imwrite(str(tmp_path / "with_mask" / "wall.jpg"), np.full((256, 256, 3), 128, np.uint8))
+    scenes = load_scenes([SourceConfig(str(tmp_path))], progress=False)
+    assert any("wall.jpg: no single sure face" in s for s in scenes.skipped)
+    assert len(scenes.scenes) + len(scenes.skipped) == 7 and len(scenes.scenes) >= 5
+    for scene in scenes.scenes:
+        folder = "mask_incorrect" if "Mask_" in scene.name else "with_mask"
+        assert scene.boxes.shape == (1, 4) and LABELS[int(scene.labels[0])] == folder
+        x1, y1, x2, y2 = scene.boxes[0]
+        assert 0.3 < (x2 - x1) / 256 < 1.0 and 0.3 < (y2 - y1) / 256 < 1.0  # a close-up's face
+        assert not np.isnan(scene.landmarks).any()
+    rng = np.random.default_rng(0)
+    drawn = 0
+    for scene in scenes.scenes * 4:
+        _, boxes, _, _ = make_patch(scene, rng, 320, (230, 256), synth=0.0, flip=0.0, whole_faces=True)
+        if len(boxes) != 1:  # the whole photo, cut so that the face is mostly outside
+            continue
+        (w, h), (pw, ph) = scene.boxes[0, 2:] - scene.boxes[0, :2], boxes[0, 2:] - boxes[0, :2]
+        if 230 <= max(pw, ph) <= 257:  # the face mode (85%; the rest is the whole photo)
+            assert pw / ph == pytest.approx(w / h, rel=0.01)  # not clipped at the patch's edge
+            drawn += 1
+    assert drawn >= 10

@@ -119,6 +119,12 @@ def coco_metrics(gt: dict, predictions: list[Detections], classes: int = 3) -> d
         ``classes``, ``stats`` (:data:`STAT_NAMES`), ``per_class`` AP/AP50/AP75 and face
         count, pycocotools' printed ``summary`` and the IoU 0.5 ``pr_curves``.
     """
+    return score_results(gt, coco_results(predictions, evaluated_labels(classes)), classes)
+
+
+def score_results(gt: dict, dets: list[dict], classes: int = 3) -> dict:
+    """:func:`coco_metrics` of a COCO results list (:func:`coco_results`): ``evaluate``
+    scores the very list it writes to ``predictions.coco.json``."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -128,8 +134,8 @@ def coco_metrics(gt: dict, predictions: list[Detections], classes: int = 3) -> d
         coco_gt = COCO()
         coco_gt.dataset = gt
         coco_gt.createIndex()
-        dets = coco_results(predictions, labels)
-        coco_dt = coco_gt.loadRes(dets) if dets else COCO()
+        # a copy: loadRes adds area, id and iscrowd to the dicts it is given
+        coco_dt = coco_gt.loadRes([dict(d) for d in dets]) if dets else COCO()
         if not dets:
             coco_dt.dataset = {"images": gt["images"], "annotations": [], "categories": gt["categories"]}
             coco_dt.createIndex()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..detections import Detections, face_rows
 from ..formats.dataset import Dataset
-from .coco_eval import coco_results, evaluated_labels, label_faces
+from .coco_eval import label_faces
 
 PREDICTIONS_JSONL = "predictions.jsonl"
 
@@ -43,7 +43,7 @@ def image_lines(ds: Dataset, predictions: list[Detections]):
 
 
 def write_predictions(
-    out: Path, ds: Dataset, predictions: list[Detections], truths: dict[int, dict]
+    out: Path, ds: Dataset, predictions: list[Detections], scored: dict[int, tuple[dict, list[dict]]]
 ) -> dict[str, Path]:
     """Write the files of the module into ``out`` (an existing folder).
 
@@ -52,7 +52,8 @@ def write_predictions(
         ds: the data set evaluated.
         predictions: one Detections per image of ``ds`` (list index = image id), the (face,
             class) rows :func:`~maskwatch.evaluation.coco_eval.predict_dataset` returns.
-        truths: the ground truths scored, by number of classes (3 and/or 2).
+        scored: by number of classes (3 and/or 2), the ground truth and the COCO results
+            list pycocotools scored.
 
     Returns:
         The files by name: ``predictions_coco`` and ``ground_truth_coco`` (3-class),
@@ -62,11 +63,11 @@ def write_predictions(
         OSError: a file that cannot be written.
     """
     files: dict[str, Path] = {}
-    for classes, gt in sorted(truths.items(), reverse=True):
+    for classes, (gt, dets) in sorted(scored.items(), reverse=True):
         key = "" if classes == 3 else f"_{classes}class"
         pred_name, gt_name = coco_names(classes)
         files[f"predictions_coco{key}"] = out / pred_name
-        files[f"predictions_coco{key}"].write_text(json.dumps(coco_results(predictions, evaluated_labels(classes))))
+        files[f"predictions_coco{key}"].write_text(json.dumps(dets))
         files[f"ground_truth_coco{key}"] = out / gt_name
         files[f"ground_truth_coco{key}"].write_text(json.dumps(gt))
     files["predictions_jsonl"] = out / PREDICTIONS_JSONL

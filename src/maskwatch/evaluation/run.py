@@ -9,14 +9,14 @@ from ..defaults import EVALUATION_MIN_SCORE
 from ..errors import OutputError
 from ..formats import load_dataset
 from ..images import shown_path
-from .coco_eval import coco_metrics, face_recall, ground_truth, predict_dataset
+from .coco_eval import coco_results, evaluated_labels, face_recall, ground_truth, predict_dataset, score_results
 from .metrics_report import write_report
 from .predictions import write_predictions
 
 
 def _cannot_write(exc: OSError, out: Path) -> OutputError:
-    """One line naming the file (or folder) and why."""
-    return OutputError(f"{shown_path(exc.filename or out)}: cannot write ({exc.strerror or exc})")
+    """The file the system named, else the output folder."""
+    return OutputError.cannot_write(exc.filename or out, exc)
 
 
 def _output_folder(out: Path) -> None:
@@ -102,17 +102,15 @@ def evaluate(
     }
     gt3 = ground_truth(ds, 3)
     results["face_recall50"] = face_recall(gt3, preds)
-    truths = {}
-    if 3 in classes:
-        truths[3] = gt3
-        results["three_class"] = coco_metrics(gt3, preds, 3)
-    if 2 in classes:
-        truths[2] = ground_truth(ds, 2)
-        results["two_class"] = coco_metrics(truths[2], preds, 2)
+    scored = {}  # classes: (ground truth, COCO results)
+    for n, key in ((3, "three_class"), (2, "two_class")):
+        if n in classes:
+            scored[n] = (gt3 if n == 3 else ground_truth(ds, n), coco_results(preds, evaluated_labels(n)))
+            results[key] = score_results(*scored[n], n)
     if out:
         try:
             files = write_report(results, out)
-            files.update(write_predictions(out, ds, preds, truths))
+            files.update(write_predictions(out, ds, preds, scored))
         except OSError as exc:
             raise _cannot_write(exc, out) from None
         results["files"] = {k: str(v) for k, v in files.items()}

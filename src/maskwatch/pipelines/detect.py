@@ -96,10 +96,6 @@ def record_unusable(items: list[SourceItem], summary: Summary, warn) -> None:
             record_failure(summary, warn, item.spec, item.reason)
 
 
-def _output_failed(target: Path, exc: OSError) -> OutputError:
-    return OutputError(f"{shown_path(target)}: cannot write ({exc.strerror or exc}); run stopped")
-
-
 @dataclass
 class _Job:
     """What every source of one ``detect`` run shares: models, outputs, options, tallies."""
@@ -152,7 +148,7 @@ class _Job:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 partial.unlink()
-            raise _output_failed(target, exc) from None
+            raise OutputError.cannot_write(target, exc, "run stopped") from None
 
     def video(self, item: SourceItem) -> None:
         settings = self.settings
@@ -245,7 +241,7 @@ class _VideoOut:
             shutil.move(str(self.partial), self.target)
         except OSError as exc:
             self._discard()
-            raise _output_failed(self.target, exc) from None
+            raise OutputError.cannot_write(self.target, exc, "run stopped") from None
 
 
 def run_detect(

@@ -52,7 +52,7 @@ class _Lines:
             p.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(p, "wb", buffering=0)  # noqa: SIM115 - closed in close()
         except OSError as exc:
-            raise OutputError(f"{shown_path(path)}: cannot write ({exc.strerror or exc})") from None
+            raise OutputError.cannot_write(path, exc) from None
 
     def write(self, line: str) -> None:
         if self.failed:
@@ -81,9 +81,8 @@ class _Lines:
             self.failed = True
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fh.fileno(), self._good)  # no half-written last line
-            raise OutputError(
-                f"{shown_path(self.path)}: cannot write ({exc.strerror or exc}); it holds the "
-                f"{self.rows} whole row(s) written before"
+            raise OutputError.cannot_write(
+                self.path, exc, f"it holds the {self.rows} whole row(s) written before"
             ) from None
         self._good += len(self._pending)
         self.rows += self._pending_rows

@@ -249,7 +249,7 @@ class _Parquet:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(path, self.schema)
         except OSError as exc:
-            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+            raise OutputError.cannot_write(path, exc) from None
         self.rows: list[dict] = []
 
     def write(self, rows: list[dict]) -> None:

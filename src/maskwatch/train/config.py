@@ -83,6 +83,9 @@ class DetectorConfig:
     patch: int = 256
     #: faces are scaled to this many pixels (log-uniform), so CCTV-sized faces are common
     face_px: tuple[int, int] = (8, 128)
+    #: keep a drawn face whole inside its patch; False: its centre anywhere in the middle 70%,
+    #: so a face over ~0.3 x ``patch`` may be cut at the edge and teach a cut box
+    whole_faces: bool = False
     #: probability that an unmasked face (with landmarks) gets a synthetic mask drawn on it
     synth: float = 0.3
     #: images with mask_incorrect faces are drawn this many times as often

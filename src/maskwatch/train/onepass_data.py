@@ -1,16 +1,18 @@
 """Training data for the one-pass detector: whole scene photos with their face boxes, made
 into CCTV-like training patches, and the stride-4 targets the network learns.
 
-- **Scenes.** Every box-labelled source (VOC, YOLO, COCO) of the config's ``data.train``;
-  crop folders have no scene and are refused. Images are decoded once and kept in memory at
-  most ``cache_side`` px on their longest side.
+- **Scenes.** Every box-labelled source (VOC, YOLO, COCO) of the config's ``data.train``.
+  A crop folder (one folder per class) is a source of close-up faces: the teacher's box, when
+  it finds exactly one sure face, is the face's box and the folder its label (the
+  ``mask_incorrect`` close-ups of MaskedFace-Net are most of that class's faces). Images are
+  decoded once and kept in memory at most ``cache_side`` px on their longest side.
 - **Landmarks.** The data sets have none, so the CenterFace teacher's five points on each
   annotated face (matched by IoU) are the targets: the landmark head keeps working after
   fine-tuning. The same pass measures each source's **box style** (how its annotators' boxes
   sit around CenterFace's): :func:`box_style`.
-- **Patches.** A random face is scaled to a random size, 8-160 px on a log scale (so faces of
-  8-40 px are common, as on CCTV), and a ``patch`` square is cut around it; flips, colour,
-  blur, noise and JPEG artefacts follow.
+- **Patches.** A random face is scaled to a random size, ``face_px`` on a log scale (so faces
+  of 8-40 px are common, as on CCTV), and a ``patch`` square is cut around it (``whole_faces``:
+  a large face stays whole inside); flips, colour, blur, noise and JPEG artefacts follow.
 - **Synthetic masks in real scenes.** With probability ``synth``, an unmasked face with
   landmarks gets a mask drawn on it (``data synth``'s renderer): worn correctly, or below the
   nose or on the chin (``mask_incorrect``), so the rare class comes with real boxes in real
@@ -80,8 +82,9 @@ def _match(gt: np.ndarray, found: np.ndarray, min_iou: float = 0.4) -> np.ndarra
 def load_scenes(sources, cache_side: int = 800, progress: bool | None = None, teacher=None, warn=print) -> SceneSet:
     """Every box-labelled image of ``sources`` (:class:`~maskwatch.train.config.SourceConfig`).
 
-    A file that cannot be read is named in one line and skipped; a source that is a crop
-    folder, or has no boxes, is a ConfigError.
+    A file that cannot be read is named in one line and skipped (a crop where the teacher
+    finds no single sure face is counted in ``skipped``); a source with no faces is a
+    ConfigError.
     """
     from ..data.make_crops import fit_box_correction
     from ..formats import load_dataset
@@ -94,9 +97,8 @@ def load_scenes(sources, cache_side: int = 800, progress: bool | None = None, te
     out = SceneSet()
     for n, src in enumerate(sources):
         ds = load_dataset(src.path, split=src.split, mapping=source_mapping(src))
-        if ds.is_crops():
-            raise ConfigError(f"{src.path}: a crop folder has no scenes; the detector trains on box-labelled photos")
-        images = [im for im in ds.images if im.boxes]
+        crops = ds.is_crops()
+        images = [im for im in ds.images if im.boxes or (crops and im.crop_label)]
         if not images:
             raise ConfigError(f"{src.path}{f' ({src.split})' if src.split else ''}: no labelled face boxes")
         if src.max_faces:
@@ -115,22 +117,42 @@ def load_scenes(sources, cache_side: int = 800, progress: bool | None = None, te
             if scale < 1:
                 image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
             h, w = image.shape[:2]
+            found = teacher(image)
+            if crops:
+                scene = _crop_scene(image, found, LABELS.index(record.crop_label), n, record.stem)
+                if scene is None:
+                    out.skipped.append(f"{record.path}: no single sure face")
+                else:
+                    out.scenes.append(scene)
+                continue
             boxes = np.array([b.as_list() for b in record.boxes], np.float32) * scale
             boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
             boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
             keep = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
             labels = np.array([LABELS.index(b.label) for b in record.boxes], np.int64)[keep]
             boxes = boxes[keep]
-            found = teacher(image)
             match = _match(boxes, found.boxes)
             marks = np.full((len(boxes), 5, 2), np.nan, np.float32)
             marks[match >= 0] = found.landmarks[match[match >= 0]]
             pairs += [(found.boxes[j].tolist(), boxes[i].tolist()) for i, j in enumerate(match) if j >= 0]
             out.scenes.append(Scene(image, boxes, labels, marks, n, record.stem))
+        if crops:  # the teacher's boxes: CenterFace's style by construction
+            continue
         # the two-stage pipeline's box correction, measured per source
         med = fit_box_correction(pairs)
         out.box_style[out.sources[-1]] = {"median_offset_vs_centerface": med, "matched_faces": len(pairs)}
     return out
+
+
+def _crop_scene(image: np.ndarray, found, label: int, source: int, name: str, sure: float = 0.5) -> Scene | None:
+    """A close-up crop as a one-face scene, or None when the teacher is not sure of exactly one
+    face (a second sure face would be an unlabelled face; none, a crop it cannot place)."""
+    if (found.scores >= sure).sum() != 1:
+        return None
+    k = int(found.scores.argmax())
+    return Scene(
+        image, found.boxes[k : k + 1].astype(np.float32), np.array([label]), found.landmarks[k : k + 1], source, name
+    )
 
 
 def sampling_weights(scenes: SceneSet, source_weights: list[float], incorrect_boost: float = 3.0) -> np.ndarray:
@@ -187,6 +209,7 @@ def make_patch(
     synth: float = 0.3,
     flip: float = 0.5,
     photometric=None,
+    whole_faces: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One training patch: (BGR patch x patch image, boxes, labels, landmarks), boxes and
     landmarks in patch pixels, faces mostly outside the patch dropped."""
@@ -199,8 +222,10 @@ def make_patch(
         scale = math.exp(rng.uniform(math.log(face_px[0]), math.log(face_px[1]))) / side
         scale = min(scale, 4 * patch / max(h, w), 6.0)
         cx, cy = (boxes[k, 0] + boxes[k, 2]) / 2 * scale, (boxes[k, 1] + boxes[k, 3]) / 2 * scale
-        x0 = cx - rng.uniform(0.15, 0.85) * patch
-        y0 = cy - rng.uniform(0.15, 0.85) * patch
+        # the face's centre anywhere in the middle 70% (whole_faces: a large face stays inside)
+        edge = min(max(0.15, side * scale / 2 / patch), 0.5) if whole_faces else 0.15
+        x0 = cx - rng.uniform(edge, 1 - edge) * patch
+        y0 = cy - rng.uniform(edge, 1 - edge) * patch
     else:  # the whole photo, somewhat larger or smaller
         scale = patch / max(h, w) * rng.uniform(0.6, 1.6)
         x0 = rng.uniform(min(0, w * scale - patch), max(0, w * scale - patch))
@@ -303,8 +328,9 @@ class PatchDataset:
     """A torch-style dataset of random training patches: item ``i`` draws scene
     ``indices[i]`` (the caller samples them) and returns (image tensor, targets)."""
 
-    def __init__(self, scenes: SceneSet, patch: int, face_px, synth: float, seed: int):
+    def __init__(self, scenes: SceneSet, patch: int, face_px, synth: float, seed: int, whole_faces: bool = False):
         self.scenes, self.patch, self.face_px, self.synth, self.seed = scenes, patch, face_px, synth, seed
+        self.whole_faces = whole_faces
         self.photometric = _photometric()
         self.rng = np.random.default_rng(seed)
 
@@ -318,7 +344,13 @@ class PatchDataset:
         import torch
 
         image, boxes, labels, marks = make_patch(
-            self.scenes.scenes[i], self.rng, self.patch, self.face_px, self.synth, photometric=self.photometric
+            self.scenes.scenes[i],
+            self.rng,
+            self.patch,
+            self.face_px,
+            self.synth,
+            photometric=self.photometric,
+            whole_faces=self.whole_faces,
         )
         t = encode_targets(boxes, labels, marks, (self.patch, self.patch))
         x = torch.from_numpy(np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1))).float()

@@ -172,7 +172,7 @@ def train_detector(
     (out / "box_style.json").write_text(json.dumps(scenes.box_style, indent=1))
     val = _val_sets(cfg)
     weights = sampling_weights(scenes, [s.weight for s in cfg.data.train], d.incorrect_boost)
-    data = PatchDataset(scenes, d.patch, d.face_px, d.synth, cfg.seed)
+    data = PatchDataset(scenes, d.patch, d.face_px, d.synth, cfg.seed, d.whole_faces)
     model = OnePassNet(freeze=d.freeze).to(dev)
     head = list(model.class_head.parameters())
     base = [p for p in model.base.parameters() if p.requires_grad]
