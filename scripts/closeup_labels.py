@@ -17,7 +17,6 @@ import numpy as np
 from maskwatch import Detector
 from maskwatch.errors import BadInputError
 from maskwatch.formats import load_dataset
-from maskwatch.images import read_image
 from maskwatch.labels import LABELS
 from maskwatch.progress import track
 
@@ -37,7 +36,7 @@ def main() -> int:
         if not record.crop_label:
             continue
         try:
-            faces = detector.detect(read_image(record.path))
+            faces = detector.detect(record.path)  # reads it: a broken file is a BadInputError
         except BadInputError as exc:
             print(f"{exc}; skipped")
             continue
