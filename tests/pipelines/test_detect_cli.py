@@ -117,7 +117,7 @@ def test_missing_source_and_unwritable_output(val_images, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     res = runner.invoke(app, ["detect", str(val_images[0]), "--out", str(blocker / "sub")])
-    assert res.exit_code == 2 and "not writable" in res.output
+    assert res.exit_code == 2 and "cannot write" in res.output
 
 
 def test_glob_source(val_images, tmp_path):

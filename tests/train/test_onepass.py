@@ -209,6 +209,26 @@ def test_train_cli_exports_an_onnx_that_agrees_with_pytorch_and_runs_behind_dete
     assert len(best) >= 5
     assert np.mean(np.array(best) >= 0.5) >= 0.8, best
 
+    # detector.init: a second run starts from this run's checkpoint, not from CenterFace (with
+    # lr 0 its step changes no weight, so every weight is the checkpoint's); a file that is not a
+    # detector checkpoint is one line, exit 2
+    first = torch.load(tmp_path / "run" / "best.pt", weights_only=False)["model"]
+    base = ["train", str(tmp_path / "detector.yaml"), "--set", "max_steps=1", "--set", "lr=0"]
+    result = CliRunner().invoke(
+        app, [*base, "--set", f"out={tmp_path / 'tuned'}", "--set", f"detector.init={tmp_path / 'run' / 'best.pt'}"]
+    )
+    assert result.exit_code == 0, result.output
+    tuned = torch.load(tmp_path / "tuned" / "best.pt", weights_only=False)["model"]
+    names = [n for n, _ in OnePassNet().named_parameters()]
+    assert all(torch.equal(tuned[n], first[n]) for n in names)
+    fresh = OnePassNet().state_dict()
+    assert not all(torch.equal(fresh[n], first[n]) for n in names)  # the check above can fail
+    bad = tmp_path / "not a checkpoint.pt"
+    bad.write_text("hello")
+    result = CliRunner().invoke(app, [*base, "--set", f"out={tmp_path / 'bad'}", "--set", f"detector.init={bad}"])
+    assert result.exit_code == 2 and "not a checkpoint.pt: not a maskwatch checkpoint" in result.output
+    assert "Traceback" not in result.output
+
 
 def test_leave_out_drops_the_named_source_and_refuses_a_typo(tmp_path):
     """The cross-source recipe: ``train --leave-out webmask-yolo`` trains on the other sources;
@@ -288,3 +308,11 @@ def test_a_crop_folder_gives_close_up_faces_and_large_faces_stay_in_their_patch(
             assert pw / ph == pytest.approx(w / h, rel=0.01)  # not clipped at the patch's edge
             drawn += 1
     assert drawn >= 10
+    # closeups: the face fills the frame, cut by its edges and boxed to them (a tight face crop)
+    cut = 0
+    for scene in scenes.scenes * 4:
+        _, boxes, _, _ = make_patch(scene, rng, 320, (8, 128), synth=0.0, flip=0.0, closeups=1.0)
+        assert len(boxes) == 1 and boxes.min() >= 0 and boxes.max() <= 320
+        assert (boxes[0, 2:] - boxes[0, :2]).max() >= 0.6 * 320
+        cut += bool((boxes[0, :2] <= 0).any() or (boxes[0, 2:] >= 320).any())
+    assert cut >= 5

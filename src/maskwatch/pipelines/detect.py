@@ -288,7 +288,7 @@ def run_detect(
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise OutputError(f"{shown_path(out_dir)}: output folder is not writable ({exc.strerror or exc})") from None
+            raise OutputError.cannot_write(out_dir, exc, "nothing was detected") from None
     writer = FaceWriter(json_path, csv_path)
     job = _Job(detector, settings, writer, out_dir, _Display(show, warn), summary, warn, progress)
     items = expand_sources(sources)

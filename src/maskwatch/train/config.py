@@ -79,6 +79,10 @@ class DetectorConfig:
     """The one-pass detector's training (``task: detector``; see
     :mod:`maskwatch.train.onepass_data` for what each knob does to the data)."""
 
+    #: a detector checkpoint (an earlier run's ``best.pt``) to start from instead of CenterFace's
+    #: WIDER FACE weights: fine-tune a trained detector on new photos or new face sizes without
+    #: paying for its first training again; None: CenterFace
+    init: str | None = None
     #: side of the square training patches (a multiple of 32)
     patch: int = 256
     #: faces are scaled to this many pixels (log-uniform), so CCTV-sized faces are common
@@ -86,6 +90,9 @@ class DetectorConfig:
     #: keep a drawn face whole inside its patch; False: its centre anywhere in the middle 70%,
     #: so a face over ~0.3 x ``patch`` may be cut at the edge and teach a cut box
     whole_faces: bool = False
+    #: share of patches that are one face filling the frame, cut by its edges (a tight face
+    #: crop): trained on whole faces only, the detector misses faces cut by the frame
+    closeups: float = 0.0
     #: probability that an unmasked face (with landmarks) gets a synthetic mask drawn on it
     synth: float = 0.3
     #: images with mask_incorrect faces are drawn this many times as often

@@ -111,6 +111,9 @@ class Run:
         torch.save(
             {
                 "model": model.state_dict(),
+                # what export needs too: the last epoch's weights can be exported like the best
+                "config": self.cfg.to_dict(),
+                **best,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "epoch": epoch,

@@ -12,7 +12,8 @@ into CCTV-like training patches, and the stride-4 targets the network learns.
   sit around CenterFace's): :func:`box_style`.
 - **Patches.** A random face is scaled to a random size, ``face_px`` on a log scale (so faces
   of 8-40 px are common, as on CCTV), and a ``patch`` square is cut around it (``whole_faces``:
-  a large face stays whole inside); flips, colour, blur, noise and JPEG artefacts follow.
+  a large face stays whole inside; ``closeups``: some patches are one face filling the frame,
+  cut by its edges, as in a tight face crop); flips, colour, blur, noise and JPEG artefacts follow.
 - **Synthetic masks in real scenes.** With probability ``synth``, an unmasked face with
   landmarks gets a mask drawn on it (``data synth``'s renderer): worn correctly, or below the
   nose or on the chin (``mask_incorrect``), so the rare class comes with real boxes in real
@@ -210,13 +211,27 @@ def make_patch(
     flip: float = 0.5,
     photometric=None,
     whole_faces: bool = False,
+    closeups: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One training patch: (BGR patch x patch image, boxes, labels, landmarks), boxes and
-    landmarks in patch pixels, faces mostly outside the patch dropped."""
+    landmarks in patch pixels, faces mostly outside the patch dropped.
+
+    ``closeups``: the share of patches that are one face filling the frame, 0.7-1.3 x the
+    patch, cut by its edges and boxed to them: a tight face crop (a user's cropped photo, a
+    face in front of the camera). Whole faces alone never show a face cut by the frame, and
+    a detector trained on them scores such faces at 0.2-0.3."""
     image, labels = _synth_masks(scene, rng, synth) if synth else (scene.image, scene.labels)
     boxes, marks = scene.boxes, scene.landmarks
     h, w = image.shape[:2]
-    if len(boxes) and rng.random() < 0.85:  # a face of a random size, somewhere in the patch
+    # (no draw at closeups 0: the first stage's patches stay those that trained 0.3.0)
+    if closeups and len(boxes) and rng.random() < closeups:  # the largest face, filling the patch
+        sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        k = int(np.argmax(sides))
+        scale = min(rng.uniform(0.7, 1.3) * patch / max(sides[k], 1.0), 6.0)
+        cx, cy = (boxes[k, 0] + boxes[k, 2]) / 2 * scale, (boxes[k, 1] + boxes[k, 3]) / 2 * scale
+        x0 = cx - rng.uniform(0.4, 0.6) * patch
+        y0 = cy - rng.uniform(0.4, 0.6) * patch
+    elif len(boxes) and rng.random() < 0.85:  # a face of a random size, somewhere in the patch
         k = int(rng.integers(len(boxes)))
         side = max(boxes[k, 2] - boxes[k, 0], boxes[k, 3] - boxes[k, 1], 1.0)
         scale = math.exp(rng.uniform(math.log(face_px[0]), math.log(face_px[1]))) / side
@@ -328,9 +343,18 @@ class PatchDataset:
     """A torch-style dataset of random training patches: item ``i`` draws scene
     ``indices[i]`` (the caller samples them) and returns (image tensor, targets)."""
 
-    def __init__(self, scenes: SceneSet, patch: int, face_px, synth: float, seed: int, whole_faces: bool = False):
+    def __init__(
+        self,
+        scenes: SceneSet,
+        patch: int,
+        face_px,
+        synth: float,
+        seed: int,
+        whole_faces: bool = False,
+        closeups: float = 0.0,
+    ):
         self.scenes, self.patch, self.face_px, self.synth, self.seed = scenes, patch, face_px, synth, seed
-        self.whole_faces = whole_faces
+        self.whole_faces, self.closeups = whole_faces, closeups
         self.photometric = _photometric()
         self.rng = np.random.default_rng(seed)
 
@@ -351,6 +375,7 @@ class PatchDataset:
             self.synth,
             photometric=self.photometric,
             whole_faces=self.whole_faces,
+            closeups=self.closeups,
         )
         t = encode_targets(boxes, labels, marks, (self.patch, self.patch))
         x = torch.from_numpy(np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1))).float()

@@ -15,6 +15,7 @@ import torch
 
 from ..defaults import EVALUATION_MIN_SCORE
 from ..detections import Detections
+from ..errors import ConfigError
 from ..progress import track
 from .config import TrainConfig
 from .loop import Run, TrainResult, seed_everything
@@ -156,6 +157,21 @@ def _collate(items):
     return xs, targets
 
 
+def _init_weights(path: str) -> dict:
+    """The detector weights of the checkpoint ``detector.init`` names, or one clear line why not."""
+    from .export import read_checkpoint
+
+    try:
+        state = read_checkpoint(path)
+    except FileNotFoundError:
+        raise ConfigError(f"detector.init: {path}: no such checkpoint") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
+        raise ConfigError(f"detector.init: {path}: not a maskwatch checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("config", {}).get("task") != "detector":
+        raise ConfigError(f"detector.init: {path}: not a detector checkpoint (train one with task: detector)")
+    return state["model"]
+
+
 def train_detector(
     cfg: TrainConfig, resume: bool = False, progress: bool | None = None, on_epoch_end=None
 ) -> TrainResult:
@@ -172,8 +188,11 @@ def train_detector(
     (out / "box_style.json").write_text(json.dumps(scenes.box_style, indent=1))
     val = _val_sets(cfg)
     weights = sampling_weights(scenes, [s.weight for s in cfg.data.train], d.incorrect_boost)
-    data = PatchDataset(scenes, d.patch, d.face_px, d.synth, cfg.seed, d.whole_faces)
-    model = OnePassNet(freeze=d.freeze).to(dev)
+    data = PatchDataset(scenes, d.patch, d.face_px, d.synth, cfg.seed, d.whole_faces, d.closeups)
+    model = OnePassNet(freeze=d.freeze)
+    if d.init and not resume:
+        model.load_state_dict(_init_weights(d.init))
+    model = model.to(dev)
     head = list(model.class_head.parameters())
     base = [p for p in model.base.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
