@@ -5,8 +5,8 @@
 # close-ups (configs/detector-closeups-finetune.yaml: whole faces up to 256 px and faces filling
 # the frame). Export to ONNX inside the package with an INT8 variant beside it, evaluate both on
 # andrewmvd val at every profile, measure the close-ups, and write the model card.
-# Measured: about 105 minutes on the 2-core CPU (up to 6 min of teacher landmarks, 71 min for
-# the first stage, 20 x 200 steps, 21 min for the second, 6 x 200 steps, and about 5 min of
+# Measured: about 95 minutes on the 2-core CPU (up to 6 min of teacher landmarks, 71 min for
+# the first stage, 20 x 200 steps, 11 min for the second, 6 x 200 steps, and about 5 min of
 # export and evaluation); the model card gives the exact figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
