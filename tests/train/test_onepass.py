@@ -228,6 +228,10 @@ def test_train_cli_exports_an_onnx_that_agrees_with_pytorch_and_runs_behind_dete
     result = CliRunner().invoke(app, [*base, "--set", f"out={tmp_path / 'bad'}", "--set", f"detector.init={bad}"])
     assert result.exit_code == 2 and "not a checkpoint.pt: not a maskwatch checkpoint" in result.output
     assert "Traceback" not in result.output
+    # export reads checkpoints the same way: the same file is the same one line
+    result = CliRunner().invoke(app, ["export", str(bad), str(tmp_path / "bad.onnx")])
+    assert result.exit_code == 2 and "not a checkpoint.pt: not a maskwatch checkpoint" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_leave_out_drops_the_named_source_and_refuses_a_typo(tmp_path):

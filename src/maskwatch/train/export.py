@@ -17,10 +17,22 @@ from .nets import build_model
 
 def read_checkpoint(checkpoint: str | Path | dict) -> dict:
     """A ``maskwatch train`` checkpoint's contents (a dict already read passes through, so
-    :func:`export_model` reads the file once)."""
+    :func:`export_model` reads the file once). A missing file, or one that is not a
+    checkpoint with its training config, is a ModelError naming it."""
     if isinstance(checkpoint, dict):
         return checkpoint
-    return torch.load(checkpoint, map_location="cpu", weights_only=False)
+    from ..errors import ModelError
+    from ..images import shown_path
+
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise ModelError(f"{shown_path(checkpoint)}: no such checkpoint") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
+        raise ModelError(f"{shown_path(checkpoint)}: not a maskwatch checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict) or "model" not in state:
+        raise ModelError(f"{shown_path(checkpoint)}: not a maskwatch checkpoint (no model and training config)")
+    return state
 
 
 def load_checkpoint(checkpoint: str | Path | dict) -> tuple[torch.nn.Module, dict]:

@@ -15,7 +15,7 @@ import torch
 
 from ..defaults import EVALUATION_MIN_SCORE
 from ..detections import Detections
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..progress import track
 from .config import TrainConfig
 from .loop import Run, TrainResult, seed_everything
@@ -163,11 +163,9 @@ def _init_weights(path: str) -> dict:
 
     try:
         state = read_checkpoint(path)
-    except FileNotFoundError:
-        raise ConfigError(f"detector.init: {path}: no such checkpoint") from None
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
-        raise ConfigError(f"detector.init: {path}: not a maskwatch checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("config", {}).get("task") != "detector":
+    except ModelError as exc:
+        raise ConfigError(f"detector.init: {exc}") from None
+    if state["config"].get("task") != "detector":
         raise ConfigError(f"detector.init: {path}: not a detector checkpoint (train one with task: detector)")
     return state["model"]
 
