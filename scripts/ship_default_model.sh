@@ -16,7 +16,7 @@ RUN=runs/detector-closeups-finetune
 start=$(date +%s)
 maskwatch train configs/detector.yaml
 maskwatch train configs/detector-closeups-finetune.yaml  # starts from runs/detector/best.pt
-maskwatch export "$RUN/best.pt" "$WEIGHTS" --version "${VERSION:-0.4.0}" --int8
+maskwatch export "$RUN/best.pt" "$WEIGHTS" --version "${VERSION:-0.4.1}" --int8
 trained=$(date +%s)
 for profile in fast balanced accurate; do
   maskwatch evaluate ../shared/datasets/andrewmvd-facemask --split val --model "$WEIGHTS" \

@@ -153,3 +153,35 @@ def test_shipped_models_are_picked_by_name(tmp_path):
     assert model_path(None) == shipped_path(DEFAULT_MODEL) and model_path(None).exists()
     assert model_path(tmp_path / "mine.onnx") == tmp_path / "mine.onnx"
     assert Detector("two-stage", profile="fast", threads=1).kind == "crop-classifier"
+
+
+def test_one_pass_accurate_keeps_close_ups_whole(datasets):
+    """``accurate`` upscales a small photo to 1024 px; the one-pass detector, trained on faces
+    up to ~400 px, then breaks a close-up into a dozen partial faces. Its second look at 416 px
+    gives the face that fills the crop, once."""
+    import dataclasses
+
+    from maskwatch.models.face_detector import PROFILES
+    from maskwatch.models.onepass import OnePassFaces
+    from maskwatch.models.shipped import shipped_path
+
+    accurate = PROFILES["accurate"]
+    looks = OnePassFaces(shipped_path("one-pass"), accurate, threads=1)
+    one_look = OnePassFaces(shipped_path("one-pass"), dataclasses.replace(accurate, second_side=None), threads=1)
+    crops = [
+        p for label in LABELS[:2] for p in sorted((datasets / "crops" / "chandrikadeb7" / label).glob("*.jpg"))[:12]
+    ]
+    whole = {"two looks": 0, "one look": 0}
+    faces_seen = {"two looks": 0, "one look": 0}
+    for path in crops:
+        image = cv2.imread(str(path))
+        h, w = image.shape[:2]
+        for name, detector in (("two looks", looks), ("one look", one_look)):
+            faces, probs = detector(image)
+            assert len(probs) == len(faces.boxes)
+            sure = faces.boxes[faces.scores >= 0.3]
+            covered = ((sure[:, 2] - sure[:, 0]) * (sure[:, 3] - sure[:, 1]) / (w * h)).max() if len(sure) else 0
+            whole[name] += covered >= 0.4
+            faces_seen[name] += len(sure)
+    assert whole["two looks"] >= 0.7 * len(crops) and faces_seen["two looks"] <= 1.3 * len(crops), (whole, faces_seen)
+    assert whole["one look"] <= 0.2 * len(crops), whole  # what the second look mends: the check can fail

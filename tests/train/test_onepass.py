@@ -223,6 +223,18 @@ def test_train_cli_exports_an_onnx_that_agrees_with_pytorch_and_runs_behind_dete
     assert all(torch.equal(tuned[n], first[n]) for n in names)
     fresh = OnePassNet().state_dict()
     assert not all(torch.equal(fresh[n], first[n]) for n in names)  # the check above can fail
+    # ... and from the shipped model, by name, without its best.pt
+    from maskwatch.models.shipped import shipped_path
+    from maskwatch.train.export import read_onepass_onnx
+
+    result = CliRunner().invoke(
+        app, [*base, "--set", f"out={tmp_path / 'from-shipped'}", "--set", "detector.init=one-pass"]
+    )
+    assert result.exit_code == 0, result.output
+    tuned = torch.load(tmp_path / "from-shipped" / "best.pt", weights_only=False)["model"]
+    shipped = read_onepass_onnx(shipped_path("one-pass"))
+    assert all(torch.equal(tuned[n], shipped[n]) for n in names)
+    assert not all(torch.equal(shipped[n], first[n]) for n in names)
     bad = tmp_path / "not a checkpoint.pt"
     bad.write_text("hello")
     result = CliRunner().invoke(app, [*base, "--set", f"out={tmp_path / 'bad'}", "--set", f"detector.init={bad}"])
@@ -232,6 +244,72 @@ def test_train_cli_exports_an_onnx_that_agrees_with_pytorch_and_runs_behind_dete
     result = CliRunner().invoke(app, ["export", str(bad), str(tmp_path / "bad.onnx")])
     assert result.exit_code == 2 and "not a checkpoint.pt: not a maskwatch checkpoint" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_two_looks_merge_into_one_face_each():
+    """``accurate``'s two looks at a frame (:func:`merge_looks`): only each look's kept faces
+    count, and a face both saw is kept once, the higher-scoring one with its own probabilities."""
+    from maskwatch.models.face_detector import FaceBoxes
+    from maskwatch.models.onepass import merge_looks
+
+    def faces(*rows):
+        boxes = np.array([r[:4] for r in rows], np.float32).reshape(-1, 4)
+        return FaceBoxes(boxes, np.array([r[4] for r in rows], np.float32), np.zeros((len(rows), 5, 2), np.float32))
+
+    big = faces((0, 0, 100, 100, 0.6), (200, 200, 220, 220, 0.9))  # look 1: a large face it should not keep
+    small = faces((2, 2, 98, 99, 0.5), (201, 199, 221, 221, 0.7), (300, 10, 340, 50, 0.4))
+    p1 = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    p2 = np.array([[0, 0, 1], [0.2, 0.8, 0], [0.5, 0.5, 0]], np.float32)
+    merged, probs = merge_looks([(big, p1, np.array([False, True])), (small, p2, np.ones(3, bool))], 0.3)
+    order = np.argsort(merged.boxes[:, 0])
+    np.testing.assert_allclose(merged.scores[order], [0.5, 0.9, 0.4])
+    np.testing.assert_allclose(probs[order], [[0, 0, 1], [0, 1, 0], [0.5, 0.5, 0]])
+    empty, none = merge_looks([(big, p1, np.zeros(2, bool))], 0.3)
+    assert len(empty.boxes) == 0 and none.shape == (0, 3)
+
+
+def test_shipped_detector_reads_back_into_pytorch_for_fine_tuning(val_images, tmp_path):
+    """``detector.init: one-pass`` fine-tunes the shipped model without its ``best.pt``: the
+    shipped ONNX's weights load into ``OnePassNet`` by name, and that network gives what ONNX
+    Runtime gives on a real photo. A file that is not a one-pass detector, is not ONNX, or
+    lost its weights' names is one line naming it."""
+    import onnx
+
+    from maskwatch.errors import ModelError
+    from maskwatch.images import read_image
+    from maskwatch.models.face_detector import PROFILES, fit_blob
+    from maskwatch.models.onepass import OUTPUTS
+    from maskwatch.models.runtime import make_session
+    from maskwatch.models.shipped import shipped_path
+    from maskwatch.train.export import read_onepass_onnx
+    from maskwatch.train.onepass_net import OnePassNet
+
+    shipped = shipped_path("one-pass")
+    net = OnePassNet()
+    net.load_state_dict(read_onepass_onnx(shipped))
+    blob, _ = fit_blob(read_image(val_images[0]), PROFILES["balanced"])
+    with torch.no_grad():
+        expected = [t.numpy() for t in net.eval()(torch.from_numpy(blob))]
+    got = make_session(str(shipped), 1).run(list(OUTPUTS), {"input": blob})
+    for name, a, b in zip(OUTPUTS, got, expected):
+        assert np.abs(a - b).max() < 1e-3, name
+    assert got[0].max() > 0.5  # a photo with faces: the check compares real detections
+
+    with pytest.raises(ModelError, match="maskwatch-classifier.onnx: not a one-pass detector"):
+        read_onepass_onnx(shipped_path("two-stage"))
+    junk = tmp_path / "junk model.onnx"
+    junk.write_bytes(b"\x00\xffnot onnx")
+    with pytest.raises(ModelError, match="junk model.onnx: not an ONNX model"):
+        read_onepass_onnx(junk)
+    proto = onnx.load(str(shipped))  # one weight renamed, as constant folding at export renames them
+    init = next(i for i in proto.graph.initializer if i.name == "class_head.mix.2.weight")
+    init.name = "onnx::Conv_999"
+    for node in proto.graph.node:
+        node.input[:] = ["onnx::Conv_999" if i == "class_head.mix.2.weight" else i for i in node.input]
+    folded = tmp_path / "folded.onnx"
+    onnx.save(proto, str(folded))
+    with pytest.raises(ModelError, match=r"folded.onnx: its weights lost their names .* class_head.mix.2.weight"):
+        read_onepass_onnx(folded)
 
 
 def test_leave_out_drops_the_named_source_and_refuses_a_typo(tmp_path):
@@ -320,3 +398,25 @@ def test_a_crop_folder_gives_close_up_faces_and_large_faces_stay_in_their_patch(
         assert (boxes[0, 2:] - boxes[0, :2]).max() >= 0.6 * 320
         cut += bool((boxes[0, :2] <= 0).any() or (boxes[0, 2:] >= 320).any())
     assert cut >= 5
+
+
+def test_close_ups_get_no_synthetic_mask(datasets, tmp_path):
+    """A synthetic mask is drawn on a whole face, never on a close-up: the tight crop may cut
+    the chin a mask was drawn on and keep the mask_incorrect label on a bare-looking face."""
+    from maskwatch.train.config import SourceConfig
+    from maskwatch.train.onepass_data import load_scenes, make_patch
+
+    (tmp_path / "without_mask").mkdir()
+    for f in sorted((datasets / "crops" / "chandrikadeb7" / "without_mask").glob("*.jpg"))[:4]:
+        (tmp_path / "without_mask" / f.name).write_bytes(f.read_bytes())
+    scenes = load_scenes([SourceConfig(str(tmp_path))], progress=False).scenes
+    bare = LABELS.index("without_mask")
+    assert len(scenes) >= 3 and all(s.labels[0] == bare and not np.isnan(s.landmarks).any() for s in scenes)
+    rng = np.random.default_rng(0)
+    masked = 0
+    for scene in scenes * 3:
+        image, _, labels, _ = make_patch(scene, rng, 320, (64, 128), synth=1.0, flip=0.0, closeups=1.0)
+        assert list(labels) == [bare]
+        _, _, labels, _ = make_patch(scene, rng, 320, (64, 128), synth=1.0, flip=0.0, closeups=0.0)
+        masked += bool(len(labels)) and labels[0] != bare
+    assert masked >= 5  # the same faces as whole faces do get masks: the check above can fail

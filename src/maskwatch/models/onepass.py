@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..labels import LABELS
-from .face_detector import PROFILES, DetectorProfile, FaceBoxes, _empty, decode_centers, fit_blob
+from .face_detector import PROFILES, DetectorProfile, FaceBoxes, _empty, decode_centers, fit_blob, nms
 from .runtime import open_model
 
 KIND = "onepass-detector"
@@ -66,7 +66,37 @@ class OnePassFaces:
         height, width = image_bgr.shape[:2]
         if width < 8 or height < 8:
             return _empty(), np.zeros((0, len(LABELS)), np.float32)
-        blob, scale = fit_blob(image_bgr, self.profile)
+        profile = self.profile
+        faces, probs, scale = self._look(image_bgr, profile)
+        if profile.second_side is None:
+            return faces, probs
+        second = DetectorProfile(f"{profile.name}-second", profile.second_side, profile.second_side)
+        faces2, probs2, scale2 = self._look(image_bgr, second)
+        keep = _sides(faces) * scale < profile.max_face
+        keep2 = _sides(faces2) * scale2 >= profile.min_face
+        return merge_looks([(faces, probs, keep), (faces2, probs2, keep2)], profile.nms_iou)
+
+    def _look(self, image_bgr: np.ndarray, profile: DetectorProfile) -> tuple[FaceBoxes, np.ndarray, float]:
+        """One network run at ``profile``'s size: (faces, probabilities in LABELS order, scale)."""
+        height, width = image_bgr.shape[:2]
+        blob, scale = fit_blob(image_bgr, profile)
         outputs = self.session.run(list(OUTPUTS), {self.input_name: blob})
-        faces, probs = decode_onepass(outputs, scale, (width, height), self.threshold, self.profile.nms_iou)
-        return faces, probs[:, self.order]
+        faces, probs = decode_onepass(outputs, scale, (width, height), self.threshold, profile.nms_iou)
+        return faces, probs[:, self.order], scale
+
+
+def _sides(faces: FaceBoxes) -> np.ndarray:
+    return np.maximum(faces.boxes[:, 2] - faces.boxes[:, 0], faces.boxes[:, 3] - faces.boxes[:, 1])
+
+
+def merge_looks(looks: list[tuple[FaceBoxes, np.ndarray, np.ndarray]], nms_iou: float) -> tuple[FaceBoxes, np.ndarray]:
+    """One frame's faces from several looks at it, each ``(faces, probs, keep)``: the kept
+    faces of all, a face seen twice kept once, at its higher score (NMS)."""
+    boxes = np.concatenate([f.boxes[k] for f, _, k in looks])
+    scores = np.concatenate([f.scores[k] for f, _, k in looks])
+    marks = np.concatenate([f.landmarks[k] for f, _, k in looks])
+    probs = np.concatenate([p[k] for _, p, k in looks])
+    if len(boxes) == 0:
+        return _empty(), np.zeros((0, len(LABELS)), np.float32)
+    keep = nms(boxes, scores, 0.0, nms_iou)
+    return FaceBoxes(boxes[keep], scores[keep], marks[keep]), probs[keep]

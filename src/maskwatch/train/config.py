@@ -79,9 +79,10 @@ class DetectorConfig:
     """The one-pass detector's training (``task: detector``; see
     :mod:`maskwatch.train.onepass_data` for what each knob does to the data)."""
 
-    #: a detector checkpoint (an earlier run's ``best.pt``) to start from instead of CenterFace's
-    #: WIDER FACE weights: fine-tune a trained detector on new photos or new face sizes without
-    #: paying for its first training again; None: CenterFace
+    #: a trained detector to start from instead of CenterFace's WIDER FACE weights: an earlier
+    #: run's ``best.pt``, an exported one-pass ONNX, or ``one-pass`` (the shipped model). Fine-
+    #: tune it on your photos or new face sizes without paying for its training again; None:
+    #: CenterFace
     init: str | None = None
     #: side of the square training patches (a multiple of 32)
     patch: int = 256

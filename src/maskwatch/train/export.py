@@ -164,6 +164,10 @@ def export_onepass(checkpoint: Path | dict, out: Path, version: str = "0.1.0", i
         },
         opset_version=17,
         dynamo=False,
+        # batch norm stays a node, so every weight keeps its PyTorch name and the file can be
+        # fine-tuned (detector.init, read_onepass_onnx); ONNX Runtime folds it into the convs
+        # when it loads the file, so inference costs the same
+        do_constant_folding=False,
     )
     meta = {
         "kind": KIND,
@@ -193,6 +197,44 @@ def export_onepass(checkpoint: Path | dict, out: Path, version: str = "0.1.0", i
     meta["max_abs_diff_probs"] = float(max(np.abs(a - b).max() for a, b in zip(got, expected)))
     meta["size_bytes"] = out.stat().st_size
     return meta
+
+
+def read_onepass_onnx(path: str | Path) -> dict:
+    """The PyTorch weights (an ``OnePassNet`` state dict) of a one-pass detector ONNX that
+    ``maskwatch export`` wrote, so the shipped model, or anyone's exported one, can be
+    fine-tuned on new photos without its ``best.pt`` (``detector.init: one-pass``). Export
+    keeps each weight under its PyTorch name; a file whose weights were folded or renamed
+    (an older export, or another tool's) is a ModelError naming it."""
+    import onnx
+    from onnx import numpy_helper
+
+    from ..errors import ModelError
+    from ..images import shown_path
+    from .onepass_net import OnePassNet
+
+    try:
+        proto = onnx.load(str(path))
+    except FileNotFoundError:
+        raise ModelError(f"{shown_path(path)}: no such model file") from None
+    except Exception as exc:  # noqa: BLE001 - protobuf raises several kinds for a file that is not ONNX
+        raise ModelError(f"{shown_path(path)}: not an ONNX model ({type(exc).__name__})") from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    from ..models.onepass import KIND
+
+    if meta.get("kind") != KIND:
+        raise ModelError(f"{shown_path(path)}: not a one-pass detector (kind {meta.get('kind')!r}, want {KIND!r})")
+    weights = {init.name: init for init in proto.graph.initializer}
+    state = OnePassNet().state_dict()
+    missing = [k for k in state if k not in weights and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ModelError(
+            f"{shown_path(path)}: its weights lost their names at export ({len(missing)} of {len(state)}, "
+            f"e.g. {missing[0]}; an older export, or another tool's): fine-tune from its best.pt, or export that again"
+        )
+    for name in state:
+        if name in weights:
+            state[name] = torch.from_numpy(numpy_helper.to_array(weights[name]).copy())
+    return state
 
 
 def calibration_photos(config: dict, count: int = 32) -> list[Path]:

@@ -158,10 +158,15 @@ def _collate(items):
 
 
 def _init_weights(path: str) -> dict:
-    """The detector weights of the checkpoint ``detector.init`` names, or one clear line why not."""
-    from .export import read_checkpoint
+    """The detector weights ``detector.init`` names: a ``best.pt``/``last.pt`` of a detector
+    run, an exported one-pass ONNX, or ``one-pass`` (the shipped model); else one clear line."""
+    from ..models.shipped import model_path
+    from .export import read_checkpoint, read_onepass_onnx
 
+    path = model_path(path)
     try:
+        if path.suffix.lower() == ".onnx":
+            return read_onepass_onnx(path)
         state = read_checkpoint(path)
     except ModelError as exc:
         raise ConfigError(f"detector.init: {exc}") from None
