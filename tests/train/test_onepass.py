@@ -232,7 +232,7 @@ def test_train_cli_exports_an_onnx_that_agrees_with_pytorch_and_runs_behind_dete
     )
     assert result.exit_code == 0, result.output
     tuned = torch.load(tmp_path / "from-shipped" / "best.pt", weights_only=False)["model"]
-    shipped = read_onepass_onnx(shipped_path("one-pass"))
+    shipped = read_onepass_onnx(shipped_path("one-pass"), OnePassNet())
     assert all(torch.equal(tuned[n], shipped[n]) for n in names)
     assert not all(torch.equal(shipped[n], first[n]) for n in names)
     bad = tmp_path / "not a checkpoint.pt"
@@ -286,7 +286,7 @@ def test_shipped_detector_reads_back_into_pytorch_for_fine_tuning(val_images, tm
 
     shipped = shipped_path("one-pass")
     net = OnePassNet()
-    net.load_state_dict(read_onepass_onnx(shipped))
+    net.load_state_dict(read_onepass_onnx(shipped, net))
     blob, _ = fit_blob(read_image(val_images[0]), PROFILES["balanced"])
     with torch.no_grad():
         expected = [t.numpy() for t in net.eval()(torch.from_numpy(blob))]
@@ -296,11 +296,11 @@ def test_shipped_detector_reads_back_into_pytorch_for_fine_tuning(val_images, tm
     assert got[0].max() > 0.5  # a photo with faces: the check compares real detections
 
     with pytest.raises(ModelError, match="maskwatch-classifier.onnx: not a one-pass detector"):
-        read_onepass_onnx(shipped_path("two-stage"))
+        read_onepass_onnx(shipped_path("two-stage"), net)
     junk = tmp_path / "junk model.onnx"
     junk.write_bytes(b"\x00\xffnot onnx")
     with pytest.raises(ModelError, match="junk model.onnx: not an ONNX model"):
-        read_onepass_onnx(junk)
+        read_onepass_onnx(junk, net)
     proto = onnx.load(str(shipped))  # one weight renamed, as constant folding at export renames them
     init = next(i for i in proto.graph.initializer if i.name == "class_head.mix.2.weight")
     init.name = "onnx::Conv_999"
@@ -309,7 +309,7 @@ def test_shipped_detector_reads_back_into_pytorch_for_fine_tuning(val_images, tm
     folded = tmp_path / "folded.onnx"
     onnx.save(proto, str(folded))
     with pytest.raises(ModelError, match=r"folded.onnx: its weights lost their names .* class_head.mix.2.weight"):
-        read_onepass_onnx(folded)
+        read_onepass_onnx(folded, net)
 
 
 def test_leave_out_drops_the_named_source_and_refuses_a_typo(tmp_path):

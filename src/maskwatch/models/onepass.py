@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ModelError
 from ..labels import LABELS
 from .face_detector import PROFILES, DetectorProfile, FaceBoxes, _empty, decode_centers, fit_blob, nms
+from .preprocess import longest_sides
 from .runtime import open_model
 
 KIND = "onepass-detector"
@@ -72,8 +73,8 @@ class OnePassFaces:
             return faces, probs
         second = DetectorProfile(f"{profile.name}-second", profile.second_side, profile.second_side)
         faces2, probs2, scale2 = self._look(image_bgr, second)
-        keep = _sides(faces) * scale < profile.max_face
-        keep2 = _sides(faces2) * scale2 >= profile.min_face
+        keep = longest_sides(faces.boxes) * scale < profile.max_face
+        keep2 = longest_sides(faces2.boxes) * scale2 >= profile.min_face
         return merge_looks([(faces, probs, keep), (faces2, probs2, keep2)], profile.nms_iou)
 
     def _look(self, image_bgr: np.ndarray, profile: DetectorProfile) -> tuple[FaceBoxes, np.ndarray, float]:
@@ -83,10 +84,6 @@ class OnePassFaces:
         outputs = self.session.run(list(OUTPUTS), {self.input_name: blob})
         faces, probs = decode_onepass(outputs, scale, (width, height), self.threshold, profile.nms_iou)
         return faces, probs[:, self.order], scale
-
-
-def _sides(faces: FaceBoxes) -> np.ndarray:
-    return np.maximum(faces.boxes[:, 2] - faces.boxes[:, 0], faces.boxes[:, 3] - faces.boxes[:, 1])
 
 
 def merge_looks(looks: list[tuple[FaceBoxes, np.ndarray, np.ndarray]], nms_iou: float) -> tuple[FaceBoxes, np.ndarray]:

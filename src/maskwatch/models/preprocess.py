@@ -42,6 +42,11 @@ def to_tensor(crops_bgr: list[np.ndarray] | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
+def longest_sides(boxes: np.ndarray) -> np.ndarray:
+    """The longer of width and height of each (N,4) x1y1x2y2 box."""
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of (N,4) and (M,4) x1y1x2y2 boxes."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)

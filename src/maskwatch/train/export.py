@@ -199,10 +199,10 @@ def export_onepass(checkpoint: Path | dict, out: Path, version: str = "0.1.0", i
     return meta
 
 
-def read_onepass_onnx(path: str | Path) -> dict:
-    """The PyTorch weights (an ``OnePassNet`` state dict) of a one-pass detector ONNX that
-    ``maskwatch export`` wrote, so the shipped model, or anyone's exported one, can be
-    fine-tuned on new photos without its ``best.pt`` (``detector.init: one-pass``). Export
+def read_onepass_onnx(path: str | Path, model: torch.nn.Module) -> dict:
+    """The weights of a one-pass detector ONNX that ``maskwatch export`` wrote, as a state
+    dict for ``model`` (an ``OnePassNet``), so the shipped model, or anyone's exported one, can
+    be fine-tuned on new photos without its ``best.pt`` (``detector.init: one-pass``). Export
     keeps each weight under its PyTorch name; a file whose weights were folded or renamed
     (an older export, or another tool's) is a ModelError naming it."""
     import onnx
@@ -210,7 +210,7 @@ def read_onepass_onnx(path: str | Path) -> dict:
 
     from ..errors import ModelError
     from ..images import shown_path
-    from .onepass_net import OnePassNet
+    from ..models.onepass import KIND
 
     try:
         proto = onnx.load(str(path))
@@ -219,12 +219,10 @@ def read_onepass_onnx(path: str | Path) -> dict:
     except Exception as exc:  # noqa: BLE001 - protobuf raises several kinds for a file that is not ONNX
         raise ModelError(f"{shown_path(path)}: not an ONNX model ({type(exc).__name__})") from None
     meta = {p.key: p.value for p in proto.metadata_props}
-    from ..models.onepass import KIND
-
     if meta.get("kind") != KIND:
         raise ModelError(f"{shown_path(path)}: not a one-pass detector (kind {meta.get('kind')!r}, want {KIND!r})")
     weights = {init.name: init for init in proto.graph.initializer}
-    state = OnePassNet().state_dict()
+    state = model.state_dict()
     missing = [k for k in state if k not in weights and not k.endswith("num_batches_tracked")]
     if missing:
         raise ModelError(

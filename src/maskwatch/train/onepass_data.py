@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import BadInputError, ConfigError
 from ..labels import LABELS, MASK_INCORRECT, WITH_MASK, WITHOUT_MASK
+from ..models.preprocess import longest_sides
 from ..progress import track
 
 #: landmark order: left eye, right eye, nose, left mouth corner, right mouth corner; a
@@ -229,7 +230,7 @@ def make_patch(
     image, labels = _synth_masks(scene, rng, synth) if draw_masks else (scene.image, scene.labels)
     h, w = image.shape[:2]
     if closeup:  # the largest face, filling the patch
-        sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        sides = longest_sides(boxes)
         k = int(np.argmax(sides))
         scale = min(rng.uniform(0.7, 1.3) * patch / max(sides[k], 1.0), 6.0)
         cx, cy = (boxes[k, 0] + boxes[k, 2]) / 2 * scale, (boxes[k, 1] + boxes[k, 3]) / 2 * scale

@@ -157,16 +157,17 @@ def _collate(items):
     return xs, targets
 
 
-def _init_weights(path: str) -> dict:
-    """The detector weights ``detector.init`` names: a ``best.pt``/``last.pt`` of a detector
-    run, an exported one-pass ONNX, or ``one-pass`` (the shipped model); else one clear line."""
+def _init_weights(path: str, model: torch.nn.Module) -> dict:
+    """The weights for ``model`` that ``detector.init`` names: a ``best.pt``/``last.pt`` of a
+    detector run, an exported one-pass ONNX, or ``one-pass`` (the shipped model); else one
+    clear line."""
     from ..models.shipped import model_path
     from .export import read_checkpoint, read_onepass_onnx
 
     path = model_path(path)
     try:
         if path.suffix.lower() == ".onnx":
-            return read_onepass_onnx(path)
+            return read_onepass_onnx(path, model)
         state = read_checkpoint(path)
     except ModelError as exc:
         raise ConfigError(f"detector.init: {exc}") from None
@@ -194,7 +195,7 @@ def train_detector(
     data = PatchDataset(scenes, d.patch, d.face_px, d.synth, cfg.seed, d.whole_faces, d.closeups)
     model = OnePassNet(freeze=d.freeze)
     if d.init and not resume:
-        model.load_state_dict(_init_weights(d.init))
+        model.load_state_dict(_init_weights(d.init, model))
     model = model.to(dev)
     head = list(model.class_head.parameters())
     base = [p for p in model.base.parameters() if p.requires_grad]
