@@ -11,8 +11,13 @@ byte hash finds them), and prajnasb's training photos are the detector's: ``--no
 drops every crop that looks the same as a photo under FOLDER (a 16 x 16 grey thumbnail
 thresholded at its mean, compared bit for bit) and says how many it dropped.
 
+``--paste PX`` shows each face the way ``data walkby`` does instead: scaled to PX face
+height and pasted in the middle of the walk-by's empty 640 x 480 scene, a face in a frame
+rather than one filling the picture (0.4.1 called most bare faces so shown
+``mask_incorrect``, where it labelled the same crops right).
+
     python scripts/closeup_labels.py ../shared/datasets/crops/chandrikadeb7 --model one-pass \
-        --not-in ../shared/datasets/prajnasb-voc/train [--profile balanced]
+        --not-in ../shared/datasets/prajnasb-voc/train [--profile balanced] [--paste 110]
 """
 
 import argparse
@@ -23,8 +28,10 @@ import cv2
 import numpy as np
 
 from maskwatch import Detector
+from maskwatch.data.walkby import face_sprite, still_frame
 from maskwatch.errors import BadInputError
 from maskwatch.formats import load_dataset
+from maskwatch.images import read_image
 from maskwatch.labels import LABELS
 from maskwatch.progress import track
 
@@ -50,6 +57,7 @@ def main() -> int:
     ap.add_argument("--model", default="one-pass")
     ap.add_argument("--profile", default="balanced")
     ap.add_argument("--out", help="write the figures here as JSON")
+    ap.add_argument("--paste", type=int, metavar="PX", help="show each face at PX face height in the walk-by's scene")
     ap.add_argument(
         "--not-in", action="append", default=[], metavar="FOLDER", help="drop crops that look like a photo here"
     )
@@ -67,13 +75,22 @@ def main() -> int:
             dropped[record.crop_label] += 1
             continue
         try:
-            faces = detector.detect(record.path)  # reads it: a broken file is a BadInputError
+            if args.paste:
+                faces = detector.detect(still_frame(face_sprite(read_image(record.path), None, args.paste)))
+            else:
+                faces = detector.detect(record.path)  # reads it: a broken file is a BadInputError
         except BadInputError as exc:
             print(f"{exc}; skipped")
             continue
         truth = LABELS.index(record.crop_label)
         table[truth, int(faces.class_id[0]) if len(faces) else len(LABELS)] += 1
-    result = {"model": detector.model_version, "crops": args.crops, "columns": [*LABELS, "no face"], "rows": {}}
+    result = {
+        "model": detector.model_version,
+        "crops": args.crops,
+        "paste": args.paste,
+        "columns": [*LABELS, "no face"],
+        "rows": {},
+    }
     if args.not_in:
         result["not_in"] = {"folders": args.not_in, "dropped": {k: v for k, v in dropped.items() if v}}
     for i, label in enumerate(LABELS):

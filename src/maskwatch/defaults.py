@@ -9,7 +9,7 @@ from pathlib import Path
 DEFAULT_PROFILE = "balanced"
 #: the shipped model ``--model`` defaults to: "one-pass" (one network: faces and labels) or
 #: "two-stage" (CenterFace, then the crop classifier); see maskwatch.models.shipped
-DEFAULT_MODEL = "two-stage"
+DEFAULT_MODEL = "one-pass"
 EVALUATION_PROFILE = "accurate"
 #: People-facing output (CLI, API, watch) drops faces scoring lower: mostly wrong background
 #: detections. On the classifier's validation holdout F1 is flat from 0.30 to 0.40 and 0.30

@@ -1,11 +1,15 @@
 """``maskwatch detect`` writes exactly what it wrote before the one-type refactor: the JSON
 Lines of the andrewmvd val images and of a video made from them, recorded with the old code
 (``tests/golden/``), must match to the last digit. The one change since: landmarks are
-clamped to the image (3 rows of ``detect_val.jsonl`` had points up to 4.5 px outside it)."""
+clamped to the image (3 rows of ``detect_val.jsonl`` had points up to 4.5 px outside it).
+Those files are the two-stage pipeline's (the default when they were recorded); the
+``.one-pass`` ones were recorded when the one-pass detector became the default (0.4.1), so
+that its output cannot drift unnoticed either."""
 
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 from videos import make_video
 
@@ -21,20 +25,25 @@ def _rows(path: Path) -> list[dict]:
     return rows
 
 
-def test_images_match_the_recorded_output(val_images, tmp_path):
+MODELS = pytest.mark.parametrize("model, suffix, faces", [("two-stage", "", 355), ("one-pass", ".one-pass", 307)])
+
+
+@MODELS
+def test_images_match_the_recorded_output(val_images, tmp_path, model, suffix, faces):
     out = tmp_path / "val.jsonl"
-    res = CliRunner().invoke(app, ["detect", *map(str, val_images), "--json", str(out), "-q"])
+    res = CliRunner().invoke(app, ["detect", *map(str, val_images), "--model", model, "--json", str(out), "-q"])
     assert res.exit_code == 0, res.output
-    golden = _rows(GOLDEN / "detect_val.jsonl")
-    assert len(golden) == 355
+    golden = _rows(GOLDEN / f"detect_val{suffix}.jsonl")
+    assert len(golden) == faces
     assert _rows(out) == golden
 
 
-def test_video_matches_the_recorded_output(val_images, tmp_path):
+@MODELS
+def test_video_matches_the_recorded_output(val_images, tmp_path, model, suffix, faces):
     clip = make_video(val_images[:8], tmp_path / "clip.mp4", frames_each=3)
     out = tmp_path / "video.jsonl"
-    res = CliRunner().invoke(app, ["detect", str(clip), "--json", str(out), "-q"])
+    res = CliRunner().invoke(app, ["detect", str(clip), "--model", model, "--json", str(out), "-q"])
     assert res.exit_code == 0, res.output
-    golden = _rows(GOLDEN / "detect_video.jsonl")
+    golden = _rows(GOLDEN / f"detect_video{suffix}.jsonl")
     assert any("track_id" in r for r in golden)
     assert _rows(out) == golden

@@ -400,18 +400,27 @@ def test_a_crop_folder_gives_close_up_faces_and_large_faces_stay_in_their_patch(
     assert cut >= 5
 
 
+def _bare_scenes(datasets, folder):
+    """Scenes of four bare chandrikadeb7 faces (each a crop: one face with landmarks)."""
+    from maskwatch.train.config import SourceConfig
+    from maskwatch.train.onepass_data import load_scenes
+
+    (folder / "without_mask").mkdir()
+    for f in sorted((datasets / "crops" / "chandrikadeb7" / "without_mask").glob("*.jpg"))[:4]:
+        (folder / "without_mask" / f.name).write_bytes(f.read_bytes())
+    scenes = load_scenes([SourceConfig(str(folder))], progress=False).scenes
+    bare = LABELS.index("without_mask")
+    assert len(scenes) >= 3 and all(s.labels[0] == bare and not np.isnan(s.landmarks).any() for s in scenes)
+    return scenes
+
+
 def test_close_ups_get_no_synthetic_mask(datasets, tmp_path):
     """A synthetic mask is drawn on a whole face, never on a close-up: the tight crop may cut
     the chin a mask was drawn on and keep the mask_incorrect label on a bare-looking face."""
-    from maskwatch.train.config import SourceConfig
-    from maskwatch.train.onepass_data import load_scenes, make_patch
+    from maskwatch.train.onepass_data import make_patch
 
-    (tmp_path / "without_mask").mkdir()
-    for f in sorted((datasets / "crops" / "chandrikadeb7" / "without_mask").glob("*.jpg"))[:4]:
-        (tmp_path / "without_mask" / f.name).write_bytes(f.read_bytes())
-    scenes = load_scenes([SourceConfig(str(tmp_path))], progress=False).scenes
+    scenes = _bare_scenes(datasets, tmp_path)
     bare = LABELS.index("without_mask")
-    assert len(scenes) >= 3 and all(s.labels[0] == bare and not np.isnan(s.landmarks).any() for s in scenes)
     rng = np.random.default_rng(0)
     masked = 0
     for scene in scenes * 3:
@@ -420,3 +429,25 @@ def test_close_ups_get_no_synthetic_mask(datasets, tmp_path):
         _, _, labels, _ = make_patch(scene, rng, 320, (64, 128), synth=1.0, flip=0.0, closeups=0.0)
         masked += bool(len(labels)) and labels[0] != bare
     assert masked >= 5  # the same faces as whole faces do get masks: the check above can fail
+
+
+def test_on_chin_is_the_share_of_incorrect_masks_on_the_chin(datasets, tmp_path):
+    """``detector.on_chin``: at 0 every synthetic mask_incorrect mask is below the nose and
+    covers the mouth; at 1 every one is on the chin, under the mouth, and the mouth stays
+    bare. At 0.5 (the default, the shipped recipe's) both appear."""
+    from maskwatch.train.onepass_data import _synth_masks
+
+    scenes = _bare_scenes(datasets, tmp_path)
+    incorrect = LABELS.index("mask_incorrect")
+    rng = np.random.default_rng(0)
+    for on_chin, want in ((0.0, {True}), (1.0, {False}), (0.5, {True, False})):
+        mouth_covered = []
+        for scene in scenes * 6:
+            image, labels = _synth_masks(scene, rng, 1.0, on_chin)
+            if labels[0] != incorrect:
+                continue
+            x, y = np.round(scene.landmarks[0, 3:5].mean(0)).astype(int)  # between the mouth's corners
+            before, after = scene.image[y - 1 : y + 2, x - 1 : x + 2], image[y - 1 : y + 2, x - 1 : x + 2]
+            mouth_covered.append(bool(np.abs(after.astype(int) - before).mean() > 8))
+        assert len(mouth_covered) >= 6, on_chin
+        assert set(mouth_covered) == want, (on_chin, mouth_covered)

@@ -32,11 +32,9 @@ class Walker:
     exit_frame: int
 
 
-def _sprite(ds: Dataset, record, box, face_px: int) -> np.ndarray | None:
-    try:
-        image = read_image(record.path)
-    except BadInputError:
-        return None
+def face_sprite(image: np.ndarray, box, face_px: int) -> np.ndarray | None:
+    """A person of the walk-by: the face (``box``; None: the whole image is the face) with a
+    margin, scaled to ``face_px`` face height. None: an empty crop."""
     h, w = image.shape[:2]
     if box is None:  # a crop: the picture is the face
         x1, y1, x2, y2 = 0, 0, w, h
@@ -65,6 +63,14 @@ def _background(size: tuple[int, int]) -> np.ndarray:
     return np.dstack([bg * 0.95, bg, bg * 1.05]).clip(0, 255).astype(np.uint8)
 
 
+def still_frame(sprite: np.ndarray, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """One person of the walk-by standing in the middle of its empty scene: what ``--verify``
+    shows the detector, and a face in a frame rather than one filling the picture."""
+    frame = _background(size)
+    _paste(frame, sprite, (size[0] - sprite.shape[1]) // 2, (size[1] - sprite.shape[0]) // 2)
+    return frame
+
+
 def _paste(canvas: np.ndarray, sprite: np.ndarray, x: int, y: int) -> None:
     H, W = canvas.shape[:2]
     h, w = sprite.shape[:2]
@@ -79,11 +85,11 @@ def _candidates(datasets: list[Dataset], min_face: int, rng: random.Random) -> d
     for ds in datasets:
         for record in ds.images:
             if record.crop_label:
-                out[record.crop_label].append((ds, record, None))
+                out[record.crop_label].append((record, None))
             else:
                 for box in record.boxes:
                     if min(box.width, box.height) >= min_face and not box.difficult:
-                        out[box.label].append((ds, record, box))
+                        out[box.label].append((record, box))
     for items in out.values():
         rng.shuffle(items)
     return out
@@ -133,15 +139,17 @@ def make_walkby(
         if label not in LABELS:
             raise ConfigError(f"label: unknown label {label!r}; one of {', '.join(LABELS)}")
         got = 0
-        for ds, record, box in pool[label]:
+        for record, box in pool[label]:
             if got >= n:
                 break
-            sprite = _sprite(ds, record, box, face_px)
+            try:
+                sprite = face_sprite(read_image(record.path), box, face_px)
+            except BadInputError:
+                continue
             if sprite is None or sprite.shape[0] > size[1] * 0.45 or sprite.shape[1] > size[0] * 0.5:
                 continue
             if detector is not None:  # keep faces the models get right on a still frame
-                still = bg.copy()
-                _paste(still, sprite, (size[0] - sprite.shape[1]) // 2, (size[1] - sprite.shape[0]) // 2)
+                still = still_frame(sprite, size)
                 # the faces a person would be shown (detect's default min_score before it
                 # returned every face)
                 faces = detector.detect(still).above(OUTPUT_MIN_SCORE)

@@ -185,8 +185,11 @@ def _photometric():
     )
 
 
-def _synth_masks(scene: Scene, rng: np.random.Generator, prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """The scene's image and labels with masks drawn on some unmasked faces."""
+def _synth_masks(
+    scene: Scene, rng: np.random.Generator, prob: float, on_chin: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scene's image and labels with masks drawn on some unmasked faces: 35% worn
+    right, the others ``mask_incorrect``, a share ``on_chin`` of them on the chin."""
     from ..data.synth import STYLES, draw_mask
 
     image, labels = scene.image, scene.labels
@@ -195,7 +198,7 @@ def _synth_masks(scene: Scene, rng: np.random.Generator, prob: float) -> tuple[n
         box, marks = scene.boxes[i], scene.landmarks[i]
         if np.isnan(marks).any() or min(box[2] - box[0], box[3] - box[1]) < 16 or rng.random() >= prob:
             continue
-        placement = "correct" if rng.random() < 0.35 else ("below_nose" if rng.random() < 0.5 else "on_chin")
+        placement = "correct" if rng.random() < 0.35 else ("below_nose" if rng.random() < 1 - on_chin else "on_chin")
         if image is scene.image:
             image, labels = image.copy(), labels.copy()
         image = draw_mask(image, marks, box, STYLES[int(rng.integers(len(STYLES)))], placement, rng)
@@ -213,6 +216,7 @@ def make_patch(
     photometric=None,
     whole_faces: bool = False,
     closeups: float = 0.0,
+    on_chin: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One training patch: (BGR patch x patch image, boxes, labels, landmarks), boxes and
     landmarks in patch pixels, faces mostly outside the patch dropped.
@@ -227,7 +231,7 @@ def make_patch(
     # (no draw at closeups 0: the first stage's patches stay those that trained 0.3.0)
     closeup = bool(closeups and len(boxes) and rng.random() < closeups)
     draw_masks = synth and not closeup
-    image, labels = _synth_masks(scene, rng, synth) if draw_masks else (scene.image, scene.labels)
+    image, labels = _synth_masks(scene, rng, synth, on_chin) if draw_masks else (scene.image, scene.labels)
     h, w = image.shape[:2]
     if closeup:  # the largest face, filling the patch
         sides = longest_sides(boxes)
@@ -357,9 +361,10 @@ class PatchDataset:
         seed: int,
         whole_faces: bool = False,
         closeups: float = 0.0,
+        on_chin: float = 0.5,
     ):
         self.scenes, self.patch, self.face_px, self.synth, self.seed = scenes, patch, face_px, synth, seed
-        self.whole_faces, self.closeups = whole_faces, closeups
+        self.whole_faces, self.closeups, self.on_chin = whole_faces, closeups, on_chin
         self.photometric = _photometric()
         self.rng = np.random.default_rng(seed)
 
@@ -381,6 +386,7 @@ class PatchDataset:
             photometric=self.photometric,
             whole_faces=self.whole_faces,
             closeups=self.closeups,
+            on_chin=self.on_chin,
         )
         t = encode_targets(boxes, labels, marks, (self.patch, self.patch))
         x = torch.from_numpy(np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1))).float()
