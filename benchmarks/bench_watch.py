@@ -56,18 +56,18 @@ def bench_tracking(det, repeat: int) -> list[str]:
     return lines
 
 
-def bench_pipeline(video: str, profiles: list[str]) -> list[str]:
+def bench_pipeline(video: str, profiles: list[str], models: list[str]) -> list[str]:
     from maskwatch.events.store import EventStore
     from maskwatch.models.detector import Detector
     from maskwatch.pipelines.watch import run_watch
     from maskwatch.settings import WatchSettings
 
     lines = [
-        "| profile | cameras | analysed frames/s per camera | all cameras | ratio to 1 camera |",
-        "|---|---|---|---|---|",
+        "| model | profile | cameras | analysed frames/s per camera | all cameras | ratio to 1 camera |",
+        "|---|---|---|---|---|---|",
     ]
-    for profile in profiles:
-        det = Detector(profile=profile)
+    for profile, model in ((p, m) for p in profiles for m in models):
+        det = Detector(model, profile=profile)
         base = None
         for n in (1, 2):
             with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +78,8 @@ def bench_pipeline(video: str, profiles: list[str]) -> list[str]:
                 per_camera = frames / n / result.seconds
                 base = base or per_camera
                 lines.append(
-                    f"| {profile} | {n} | {per_camera:.1f} | {frames / result.seconds:.1f} | {per_camera / base:.2f} |"
+                    f"| {model} | {profile} | {n} | {per_camera:.1f} | {frames / result.seconds:.1f} "
+                    f"| {per_camera / base:.2f} |"
                 )
                 store.close()
     return lines
@@ -113,6 +114,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results-watch.md"))
     ap.add_argument("--repeat", type=int, default=300)
     ap.add_argument("--pg", default=os.environ.get("MASKWATCH_TEST_PG_URL"))
+    ap.add_argument(
+        "--models", default="two-stage,one-pass", help="models whose whole pipeline is timed, side by side in one run"
+    )
     args = ap.parse_args()
     from maskwatch.data.walkby import make_walkby
     from maskwatch.formats import load_dataset
@@ -132,13 +136,13 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"`python benchmarks/bench_watch.py`",
         "",
-        "## Tracking and counting per analysed frame (640x480, balanced; faces found in the scene)",
+        f"## Tracking and counting per analysed frame (640x480, {det.model_version}; faces found in the scene)",
         "",
         *bench_tracking(det, args.repeat),
         "",
         f"## Whole pipeline on a walk-by video (640x480, 9 people, {truth['frames']} frames)",
         "",
-        *bench_pipeline(str(video), ["balanced", "fast"]),
+        *bench_pipeline(str(video), ["balanced", "fast"], args.models.split(",")),
         "",
         "## Storing one violation (one transaction)",
         "",
