@@ -80,8 +80,8 @@ def test_detect_json_on_a_video_has_one_track_id_per_person(walkby, tmp_path):
     per_track = [sum(r.get("track_id") == i for r in rows) for i in ids]
     assert min(per_track) >= 10  # each person followed across the picture, not re-identified
     # a face gets its id once the tracker has confirmed it: the faces left without one are
-    # people stepping in, at the frame's left or right edge, within 12 px (the one-pass detector finds
-    # such half faces; 2 frames a person), never a face in the open
+    # people stepping in, within 12 px of the frame's left or right edge (the one-pass
+    # detector finds such half faces; 2 frames a person), never a face in the open
     untracked = [r for r in rows if r.get("track_id") is None]
     assert len(untracked) <= 2 * len(ids)
     assert all(r["x1"] <= 12 or r["x2"] >= 628 for r in untracked), untracked

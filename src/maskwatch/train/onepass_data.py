@@ -185,9 +185,7 @@ def _photometric():
     )
 
 
-def _synth_masks(
-    scene: Scene, rng: np.random.Generator, prob: float, on_chin: float = 0.5
-) -> tuple[np.ndarray, np.ndarray]:
+def _synth_masks(scene: Scene, rng: np.random.Generator, prob: float, on_chin: float) -> tuple[np.ndarray, np.ndarray]:
     """The scene's image and labels with masks drawn on some unmasked faces: 35% worn
     right, the others ``mask_incorrect``, a share ``on_chin`` of them on the chin."""
     from ..data.synth import STYLES, draw_mask
