@@ -53,10 +53,12 @@ TARGET_PROFILE = "balanced"
 
 @dataclass(frozen=True)
 class Model:
-    """A model to time: ``path`` None is the shipped two-stage pipeline (the baseline)."""
+    """A model to time: ``path`` a model file or a shipped model's name (``--model``'s
+    values); the baseline is named, not the default, which is no longer the two-stage
+    pipeline."""
 
     name: str
-    path: str | None = None
+    path: str
 
 
 def scene(width: int, height: int, faces: int, seed: int = 0) -> np.ndarray:
@@ -83,7 +85,7 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
 
 def parse_models(values: list[str]) -> list[Model]:
     """The baseline, then each ``--model`` (repeatable, or comma-separated), named by file stem."""
-    models = [Model(BASELINE)]
+    models = [Model(BASELINE, BASELINE)]
     for value in values:
         for path in filter(None, (p.strip() for p in value.split(","))):
             name, n = Path(path).stem, 2
@@ -383,7 +385,7 @@ def target_lines(rows: list[dict], models: list[Model]) -> list[str]:
 def report(frames: list[dict], videos: list[dict], models: list[Model]) -> list[str]:
     kinds = {r["model"]: r["kind"] for r in frames}
     legend = "; ".join(
-        f"`{m.name}`: {kinds.get(m.name, '?')} ({'shipped classifier + CenterFace' if m.path is None else m.path})"
+        f"`{m.name}`: {kinds.get(m.name, '?')} ({'shipped classifier + CenterFace' if m.path == BASELINE else m.path})"
         for m in models
     )
     lines = [
@@ -458,8 +460,10 @@ def main() -> int:
     if not DATA.exists():
         print(f"needs the shared data sets at {DATA}", file=sys.stderr)
         return 2
+    from maskwatch.models.shipped import model_path
+
     models = parse_models(args.model)
-    missing = [m.path for m in models if m.path is not None and not Path(m.path).exists()]
+    missing = [m.path for m in models if not model_path(m.path).exists()]
     if missing:
         print(f"no such model file: {', '.join(missing)}", file=sys.stderr)
         return 2

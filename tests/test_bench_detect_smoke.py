@@ -17,7 +17,7 @@ ONEPASS = ROOT / "runs" / "speed" / "untrained-detector.onnx"
 def test_parse_models_keeps_the_baseline_first_and_names_unique():
     models = bench_detect.parse_models(["a/det.onnx,b/det.onnx", "c.onnx"])
     assert [m.name for m in models] == ["two-stage", "det", "det#2", "c"]
-    assert models[0].path is None and models[3].path == "c.onnx"
+    assert models[0].path == "two-stage" and models[3].path == "c.onnx"
 
 
 def test_frames_and_tables(datasets):
@@ -29,6 +29,8 @@ def test_frames_and_tables(datasets):
     assert [(r["faces"], r["model"]) for r in rows] == [(f, m.name) for f in (1, 2) for m in models]
     assert all(r["frame_p50"] > 0 and r["frame_p99"] >= r["frame_p50"] for r in rows)
     assert rows[0]["ratio"] == 1.0
+    # the baseline is the two-stage pipeline by name, whatever the default model is
+    assert rows[0]["kind"] == "crop-classifier"
     videos = [
         {"profile": "fast", "stride": 1, "workers": 1, "threads": 2, "model": m.name, "fps": 20.0 * (k + 1),
          "realtime_ratio": 0.8 * (k + 1), "ratio": float(k + 1), "frames": 10, "seconds": 1.0}
