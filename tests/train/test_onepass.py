@@ -451,3 +451,68 @@ def test_on_chin_is_the_share_of_incorrect_masks_on_the_chin(datasets, tmp_path)
             mouth_covered.append(bool(np.abs(after.astype(int) - before).mean() > 8))
         assert len(mouth_covered) >= 6, on_chin
         assert set(mouth_covered) == want, (on_chin, mouth_covered)
+
+
+def test_paste_face_shows_a_cut_out_face_with_its_label_box_and_landmarks(datasets, tmp_path):
+    """Crop-and-paste (``detector.paste``): a real bare face cut out of its crop lands on the
+    patch with its label, its box around the same pixels (found back in the donor photo, at the
+    scale its landmarks moved by) and its landmarks on it; the patch's own face stays visible
+    and keeps its box."""
+    import cv2
+
+    from maskwatch.train.onepass_data import paste_face
+
+    donor = _bare_scenes(datasets, tmp_path)[0]
+    bare = LABELS.index("without_mask")
+    patch = np.full((320, 320, 3), 114, np.uint8)
+    own = np.array([[20, 20, 80, 100]], np.float32)
+    patch[20:100, 20:80] = 200  # the patch's own face, which no paste may hide
+    rng = np.random.default_rng(0)
+    pasted = 0
+    for _ in range(20):
+        out, boxes, labels, marks = paste_face(
+            patch, own, np.array([0]), np.full((1, 5, 2), np.nan, np.float32), donor, rng, (32, 160)
+        )
+        np.testing.assert_array_equal(boxes[0], own[0])
+        assert (out[20:100, 20:80] == 200).mean() > 0.85  # still visible
+        if len(boxes) == 1:
+            continue
+        pasted += 1
+        assert list(labels) == [0, bare]
+        x1, y1, x2, y2 = np.round(boxes[1]).astype(int)
+        assert 16 <= y2 - y1 <= 1.1 * 160 * 1.3
+        nose = marks[1, 2]
+        assert x1 <= nose[0] <= x2 and y1 <= nose[1] <= y2
+        # the box holds the donor's pixels at the scale its landmarks moved by: found back in
+        # the donor photo where the face is
+        s = np.linalg.norm(marks[1, 0] - marks[1, 1]) / np.linalg.norm(donor.landmarks[0, 0] - donor.landmarks[0, 1])
+        shown = cv2.resize(out[y1:y2, x1:x2], None, fx=1 / s, fy=1 / s, interpolation=cv2.INTER_AREA)
+        score = cv2.matchTemplate(donor.image, shown, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (mx, my) = cv2.minMaxLoc(score)
+        assert best > 0.8
+        dx1, dy1, dx2, dy2 = donor.boxes[0]
+        assert dx1 - 0.15 * (dx2 - dx1) <= mx <= dx1 + 0.15 * (dx2 - dx1)
+        assert dy1 - 0.15 * (dy2 - dy1) <= my <= dy1 + 0.15 * (dy2 - dy1)
+    assert pasted >= 15
+
+
+def test_paste_zero_draws_the_patches_of_earlier_recipes(datasets, tmp_path):
+    """``detector.paste: 0`` (the default) draws no donor: the dataset's patches are exactly
+    those make_patch draws alone, so recipes written before crop-and-paste train the same.
+    At 1 a face is pasted: the same draws give other patches."""
+    from maskwatch.train.onepass_data import PatchDataset, SceneSet, make_patch
+
+    scenes = _bare_scenes(datasets, tmp_path)
+    changed = 0
+    for paste in (0.0, 1.0):
+        data = PatchDataset(SceneSet(scenes), 320, (32, 160), 0.3, seed=5, paste=paste)
+        data.photometric = None  # albumentations draws from its own generator
+        rng = np.random.default_rng(5)
+        for i in range(len(scenes)):
+            got = data[i][0].numpy().transpose(1, 2, 0)[:, :, ::-1]
+            want = make_patch(scenes[i], rng, 320, (32, 160), 0.3)[0]
+            if paste == 0.0:
+                np.testing.assert_array_equal(got, want)
+            else:
+                changed += not np.array_equal(got, want)
+    assert changed >= 2

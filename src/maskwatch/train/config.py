@@ -103,6 +103,10 @@ class DetectorConfig:
     #: (mask_incorrect AP 0.570 -> 0.493), and bare faces pasted in an empty scene stayed
     #: mostly mask_incorrect (17% -> 32% right)
     on_chin: float = 0.5
+    #: share of patches on which a face cut out of another training photo (a rectangle around
+    #: it, hard edges) is pasted: crop-and-paste, so a face crop shown on a new background
+    #: keeps its label (:func:`maskwatch.train.onepass_data.paste_face`)
+    paste: float = 0.0
     #: images with mask_incorrect faces are drawn this many times as often
     incorrect_boost: float = 3.0
     #: fraction of CenterFace's layers (from the input) kept frozen

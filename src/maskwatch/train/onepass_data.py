@@ -13,7 +13,9 @@ into CCTV-like training patches, and the stride-4 targets the network learns.
 - **Patches.** A random face is scaled to a random size, ``face_px`` on a log scale (so faces
   of 8-40 px are common, as on CCTV), and a ``patch`` square is cut around it (``whole_faces``:
   a large face stays whole inside; ``closeups``: some patches are one face filling the frame,
-  cut by its edges, as in a tight face crop); flips, colour, blur, noise and JPEG artefacts follow.
+  cut by its edges, as in a tight face crop; ``paste``: a face cut out of another photo is
+  pasted on some patches, :func:`paste_face`); flips, colour, blur, noise and JPEG artefacts
+  follow.
 - **Synthetic masks in real scenes.** With probability ``synth``, an unmasked face with
   landmarks gets a mask drawn on it (``data synth``'s renderer): worn correctly, or below the
   nose or on the chin (``mask_incorrect``), so the rare class comes with real boxes in real
@@ -215,6 +217,7 @@ def make_patch(
     whole_faces: bool = False,
     closeups: float = 0.0,
     on_chin: float = 0.5,
+    donor: Scene | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One training patch: (BGR patch x patch image, boxes, labels, landmarks), boxes and
     landmarks in patch pixels, faces mostly outside the patch dropped.
@@ -224,7 +227,10 @@ def make_patch(
     face in front of the camera). Whole faces alone never show a face cut by the frame, and
     a detector trained on them scores such faces at 0.2-0.3. A close-up gets no synthetic
     mask: the crop may cut the chin a mask was drawn on and keep its mask_incorrect label
-    (0.4.0, drawing them, labelled 75% of chandrikadeb7's bare tight crops right; 0.4.1 89%)."""
+    (0.4.0, drawing them, labelled 75% of chandrikadeb7's bare tight crops right; 0.4.1 89%).
+
+    ``donor``: a scene one of whose faces is cut out and pasted on the patch
+    (:func:`paste_face`); not on a close-up."""
     boxes, marks = scene.boxes, scene.landmarks
     # (no draw at closeups 0: the first stage's patches stay those that trained 0.3.0)
     closeup = bool(closeups and len(boxes) and rng.random() < closeups)
@@ -270,6 +276,8 @@ def make_patch(
         & (clipped[:, 3] - clipped[:, 1] >= 2)
     )
     b, m, lab = clipped[keep], m[keep], labels[keep]
+    if donor is not None and not closeup:
+        out, b, lab, m = paste_face(out, b, lab, m, donor, rng, face_px)
     if rng.random() < flip:
         out = out[:, ::-1]
         b = np.stack([patch - b[:, 2], b[:, 1], patch - b[:, 0], b[:, 3]], 1)
@@ -279,6 +287,75 @@ def make_patch(
     if photometric is not None:
         out = photometric(image=out)["image"]
     return out, b.astype(np.float32), lab, m.astype(np.float32)
+
+
+def paste_face(
+    patch: np.ndarray, boxes: np.ndarray, labels: np.ndarray, marks: np.ndarray, donor: Scene, rng, face_px
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Crop-and-paste: one of ``donor``'s faces, cut out as a rectangle (half the time cut at
+    the face's own edges, half with up to 0.4 of its size around it), scaled to a random size and
+    pasted with hard edges where it hides no face of ``patch``. Its label, box (cut to the
+    rectangle) and landmarks come along; no place in 8 tries: the patch as it was.
+
+    Why: a face cut out of its photo keeps its mask class wherever it is shown, but a
+    detector that only saw faces in their own photos called 83% of the bare face crops that
+    ``data walkby`` pastes on an empty scene ``mask_incorrect`` (``scripts/closeup_labels.py
+    --paste``), while it labelled the same crops right when each filled the picture."""
+    sides = longest_sides(donor.boxes) if len(donor.boxes) else np.zeros(0)
+    big = np.nonzero(sides >= 16)[0]
+    if not len(big):
+        return patch, boxes, labels, marks
+    k = int(big[rng.integers(len(big))])
+    x1, y1, x2, y2 = donor.boxes[k]
+    bw, bh = x2 - x1, y2 - y1
+    dh, dw = donor.image.shape[:2]
+    # half cut at the face's own edges (a tight crop: brows to chin), half with a margin
+    tight = rng.random() < 0.5
+    m = (rng.uniform(-0.1, 0.05, 4) if tight else rng.uniform(0.0, 0.4, 4)) * np.array([bw, bh, bw, bh])
+    rx1, ry1 = max(0, int(x1 - m[0])), max(0, int(y1 - m[1]))
+    rx2, ry2 = min(dw, int(math.ceil(x2 + m[2]))), min(dh, int(math.ceil(y2 + m[3])))
+    side = patch.shape[0]
+    hi = min(face_px[1], 0.6 * side)
+    lo = min(max(16.0, face_px[0]), hi)
+    # at most 2.5x: a small face blown up is a blur no camera shows
+    scale = min(math.exp(rng.uniform(math.log(lo), math.log(hi))) / max(bw, bh), 2.5)
+    cw, ch = max(2, round((rx2 - rx1) * scale)), max(2, round((ry2 - ry1) * scale))
+    if rx2 - rx1 < 2 or ry2 - ry1 < 2 or cw > side or ch > side:
+        return patch, boxes, labels, marks
+
+    def covered(b: np.ndarray, rect: np.ndarray) -> np.ndarray:  # share of each box inside rect
+        ix = (np.minimum(b[:, 2], rect[2]) - np.maximum(b[:, 0], rect[0])).clip(0)
+        iy = (np.minimum(b[:, 3], rect[3]) - np.maximum(b[:, 1], rect[1])).clip(0)
+        return ix * iy / np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-6)
+
+    for _ in range(8):  # a place that hides no face of the patch (a hidden mouth reads as a mask)
+        px, py = int(rng.integers(0, side - cw + 1)), int(rng.integers(0, side - ch + 1))
+        rect = np.array([px, py, px + cw, py + ch], np.float32)
+        if not len(boxes) or covered(boxes, rect).max() < 0.15:
+            break
+    else:
+        return patch, boxes, labels, marks
+    crop = cv2.resize(
+        donor.image[ry1:ry2, rx1:rx2], (cw, ch), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    patch = patch.copy()
+    patch[py : py + ch, px : px + cw] = crop
+    sx, sy = cw / (rx2 - rx1), ch / (ry2 - ry1)
+    # the donor's faces in patch pixels (a second face the rectangle shows comes too)
+    moved = (donor.boxes - np.array([rx1, ry1, rx1, ry1], np.float32)) * np.array([sx, sy, sx, sy], np.float32)
+    moved += np.array([px, py, px, py], np.float32)
+    inside = covered(moved, rect) >= 0.5
+    cut = moved[inside].copy()
+    cut[:, [0, 2]] = cut[:, [0, 2]].clip(rect[0], rect[2])
+    cut[:, [1, 3]] = cut[:, [1, 3]].clip(rect[1], rect[3])
+    pts = (donor.landmarks[inside] - np.array([rx1, ry1], np.float32)) * np.array([sx, sy], np.float32)
+    pts += np.array([px, py], np.float32)
+    return (
+        patch,
+        np.concatenate([boxes, cut]).astype(np.float32),
+        np.concatenate([labels, donor.labels[inside]]),
+        np.concatenate([marks, pts]).astype(np.float32),
+    )
 
 
 def gaussian_radius(height: float, width: float, min_overlap: float = 0.7) -> float:
@@ -360,9 +437,10 @@ class PatchDataset:
         whole_faces: bool = False,
         closeups: float = 0.0,
         on_chin: float = 0.5,
+        paste: float = 0.0,
     ):
         self.scenes, self.patch, self.face_px, self.synth, self.seed = scenes, patch, face_px, synth, seed
-        self.whole_faces, self.closeups, self.on_chin = whole_faces, closeups, on_chin
+        self.whole_faces, self.closeups, self.on_chin, self.paste = whole_faces, closeups, on_chin, paste
         self.photometric = _photometric()
         self.rng = np.random.default_rng(seed)
 
@@ -375,6 +453,10 @@ class PatchDataset:
     def __getitem__(self, i: int):
         import torch
 
+        # (no draw at paste 0: earlier recipes' patches stay the same)
+        donor = None
+        if self.paste and self.rng.random() < self.paste:
+            donor = self.scenes.scenes[int(self.rng.integers(len(self.scenes.scenes)))]
         image, boxes, labels, marks = make_patch(
             self.scenes.scenes[i],
             self.rng,
@@ -385,6 +467,7 @@ class PatchDataset:
             whole_faces=self.whole_faces,
             closeups=self.closeups,
             on_chin=self.on_chin,
+            donor=donor,
         )
         t = encode_targets(boxes, labels, marks, (self.patch, self.patch))
         x = torch.from_numpy(np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1))).float()
