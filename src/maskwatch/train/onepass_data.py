@@ -206,6 +206,17 @@ def _synth_masks(scene: Scene, rng: np.random.Generator, prob: float, on_chin: f
     return image, labels
 
 
+def cut_to(boxes: np.ndarray, rect) -> tuple[np.ndarray, np.ndarray]:
+    """``boxes`` (N,4 x1y1x2y2) cut to ``rect`` (x1, y1, x2, y2), and the share of each box's
+    area left inside it: which faces a patch, or a pasted rectangle, still shows."""
+    cut = boxes.copy()
+    cut[:, [0, 2]] = cut[:, [0, 2]].clip(rect[0], rect[2])
+    cut[:, [1, 3]] = cut[:, [1, 3]].clip(rect[1], rect[3])
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    seen = (cut[:, 2] - cut[:, 0]) * (cut[:, 3] - cut[:, 1])
+    return cut, seen / np.maximum(area, 1e-6)
+
+
 def make_patch(
     scene: Scene,
     rng: np.random.Generator,
@@ -265,16 +276,8 @@ def make_patch(
     )
     b = boxes * scale - np.array([x0, y0, x0, y0], np.float32)
     m = marks * scale - np.array([x0, y0], np.float32)
-    clipped = b.copy()
-    clipped[:, [0, 2]] = clipped[:, [0, 2]].clip(0, patch)
-    clipped[:, [1, 3]] = clipped[:, [1, 3]].clip(0, patch)
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    seen = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
-    keep = (
-        (seen >= 0.5 * np.maximum(area, 1e-6))
-        & (clipped[:, 2] - clipped[:, 0] >= 2)
-        & (clipped[:, 3] - clipped[:, 1] >= 2)
-    )
+    clipped, seen = cut_to(b, (0, 0, patch, patch))
+    keep = (seen >= 0.5) & (clipped[:, 2] - clipped[:, 0] >= 2) & (clipped[:, 3] - clipped[:, 1] >= 2)
     b, m, lab = clipped[keep], m[keep], labels[keep]
     if donor is not None and not closeup:
         out, b, lab, m = paste_face(out, b, lab, m, donor, rng, face_px)
@@ -298,11 +301,10 @@ def paste_face(
     rectangle) and landmarks come along; no place in 8 tries: the patch as it was.
 
     Why: a face cut out of its photo keeps its mask class wherever it is shown, but a
-    detector that only saw faces in their own photos called 83% of the bare face crops that
+    detector that only saw faces in their own photos called 81% of the bare face crops that
     ``data walkby`` pastes on an empty scene ``mask_incorrect`` (``scripts/closeup_labels.py
     --paste``), while it labelled the same crops right when each filled the picture."""
-    sides = longest_sides(donor.boxes) if len(donor.boxes) else np.zeros(0)
-    big = np.nonzero(sides >= 16)[0]
+    big = np.nonzero(longest_sides(donor.boxes) >= 16)[0]
     if not len(big):
         return patch, boxes, labels, marks
     k = int(big[rng.integers(len(big))])
@@ -323,15 +325,10 @@ def paste_face(
     if rx2 - rx1 < 2 or ry2 - ry1 < 2 or cw > side or ch > side:
         return patch, boxes, labels, marks
 
-    def covered(b: np.ndarray, rect: np.ndarray) -> np.ndarray:  # share of each box inside rect
-        ix = (np.minimum(b[:, 2], rect[2]) - np.maximum(b[:, 0], rect[0])).clip(0)
-        iy = (np.minimum(b[:, 3], rect[3]) - np.maximum(b[:, 1], rect[1])).clip(0)
-        return ix * iy / np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-6)
-
     for _ in range(8):  # a place that hides no face of the patch (a hidden mouth reads as a mask)
         px, py = int(rng.integers(0, side - cw + 1)), int(rng.integers(0, side - ch + 1))
         rect = np.array([px, py, px + cw, py + ch], np.float32)
-        if not len(boxes) or covered(boxes, rect).max() < 0.15:
+        if not len(boxes) or cut_to(boxes, rect)[1].max() < 0.15:
             break
     else:
         return patch, boxes, labels, marks
@@ -344,10 +341,9 @@ def paste_face(
     # the donor's faces in patch pixels (a second face the rectangle shows comes too)
     moved = (donor.boxes - np.array([rx1, ry1, rx1, ry1], np.float32)) * np.array([sx, sy, sx, sy], np.float32)
     moved += np.array([px, py, px, py], np.float32)
-    inside = covered(moved, rect) >= 0.5
-    cut = moved[inside].copy()
-    cut[:, [0, 2]] = cut[:, [0, 2]].clip(rect[0], rect[2])
-    cut[:, [1, 3]] = cut[:, [1, 3]].clip(rect[1], rect[3])
+    cut, seen = cut_to(moved, rect)
+    inside = seen >= 0.5
+    cut = cut[inside]
     pts = (donor.landmarks[inside] - np.array([rx1, ry1], np.float32)) * np.array([sx, sy], np.float32)
     pts += np.array([px, py], np.float32)
     return (
