@@ -17,10 +17,7 @@ from maskwatch.train.export import write_model_card
 
 
 def metrics(folder: Path) -> dict:
-    path = folder / "metrics.json"
-    if not path.exists():
-        return {}
-    r = json.loads(path.read_text())
+    r = json.loads((folder / "metrics.json").read_text())
     out = {"face_recall@.5": round(r["face_recall50"], 4)} if "face_recall50" in r else {}
     for key in ("three_class", "two_class"):
         if key not in r:
@@ -48,11 +45,10 @@ def main() -> int:
     first = json.loads((Path(init).parent / "history.json").read_text()) if init else []
     seconds = round(sum(h["seconds"] for h in first + history))
     evals = {}
-    for folder in sorted(run.glob("eval-*")):
+    # only evaluation folders (a run may keep eval-*.log files beside them)
+    for folder in sorted(f for f in run.glob("eval-*") if (f / "metrics.json").exists()):
         evals[f"andrewmvd val, {folder.name[5:]}"] = metrics(folder)
-    for folder in sorted(Path("runs").glob("without-*/eval-*")):
-        if not (folder / "metrics.json").exists():
-            continue
+    for folder in sorted(f for f in Path("runs").glob("without-*/eval-*") if (f / "metrics.json").exists()):
         r = json.loads((folder / "metrics.json").read_text())
         evals[
             f"cross-source: {folder.parent.name}, {folder.name[5:]} (2 classes, {r['images']} images of "
@@ -107,9 +103,10 @@ def main() -> int:
         "metrics": evals,
         "cross_source_runs": "without-webmask-yolo: the first recipe (10 epochs planned, size loss 0.1), stopped "
         "after 3 of 5 epochs; without-webmask-yolo-finetune: that run fine-tuned by 0.4.0's second stage, webmask "
-        "left out. without-prajnasb-voc: the first stage for 5 epochs; without-prajnasb-voc-finetune-lr5: that run "
-        "fine-tuned by 0.4.0's second stage (prajnasb left out of both; without-prajnasb-voc-finetune: the same at "
-        "lr 0.001); without-prajnasb-voc-finetune-041: by this model's second stage (no synthetic masks on "
+        "left out; without-webmask-yolo-finetune-042: the same first stage fine-tuned by 0.4.2's second stage "
+        "(crop-and-paste). without-prajnasb-voc: the first stage for 5 epochs; without-prajnasb-voc-finetune-lr5: "
+        "that run fine-tuned by 0.4.0's second stage (prajnasb left out of both; without-prajnasb-voc-finetune: the "
+        "same at lr 0.001); without-prajnasb-voc-finetune-041: by 0.4.1's second stage (no synthetic masks on "
         "close-ups). prajnasb is evaluated on its training split only. Evaluations named onepass-accurate before "
         "0.4.1 used one look at accurate (0.4.1 added the second). The two-stage baseline's classifier was trained "
         "on both sets' crops: not a clean cross-source baseline.",
