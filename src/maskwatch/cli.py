@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
-from .defaults import DEFAULT_MODEL, PRELABEL_MIN_SCORE
+from .defaults import DEFAULT_MODEL, FILE_WORKERS, PRELABEL_MIN_SCORE
 from .errors import ConfigError, MaskwatchError
 from .settings import DetectSettings, EvaluateSettings, ServeSettings, WatchSettings
 
@@ -100,7 +100,7 @@ def detect(
         None,
         min=1,
         help="Videos/streams: inference threads the frames are spread over, output in frame order "
-        f"[default: {_default(DetectSettings, 'workers')}]",
+        f"[default: {FILE_WORKERS} for video files, 1 for cameras and streams]",
     ),
     stream_timeout: float | None = typer.Option(
         None,
@@ -428,7 +428,7 @@ def watch(
         None,
         min=1,
         help="Videos/streams: inference threads the frames are spread over, output in frame order "
-        f"[default: {_default(WatchSettings, 'workers')}]",
+        f"[default: {FILE_WORKERS} for video files, 1 for cameras and streams]",
     ),
     min_frames: int | None = typer.Option(None, help="Frames a track needs before the person counts [default: 5]"),
     decide_after: float | None = typer.Option(None, help="Seconds after which a lingering person is decided [5]"),

@@ -2,6 +2,7 @@
 settings from these; the models read them without importing the settings machinery, so
 ``import maskwatch`` stays light."""
 
+import os
 from pathlib import Path
 
 #: The face network's input size for every command unless told otherwise (``evaluate`` uses
@@ -11,6 +12,11 @@ DEFAULT_PROFILE = "balanced"
 #: "two-stage" (CenterFace, then the crop classifier); see maskwatch.models.shipped
 DEFAULT_MODEL = "one-pass"
 EVALUATION_PROFILE = "accurate"
+#: Inference workers a video file's frames are spread over when ``--workers`` is not given
+#: (cameras and streams get 1: a pool raises their latency). On 2 cores 2 workers gave
+#: 1.16-1.35x the frames/s of 1 with the one-pass detector, on two machines; 3 were no better
+#: and waited longer (``benchmarks/bench_video_workers.py``, ``benchmarks/results.md``).
+FILE_WORKERS = min(2, os.cpu_count() or 1)
 #: People-facing output (CLI, API, watch) drops faces scoring lower: mostly wrong background
 #: detections. On the classifier's validation holdout F1 is flat from 0.30 to 0.40 and 0.30
 #: keeps the most faces (``scripts/tune_min_score.py``).

@@ -26,6 +26,7 @@ from .defaults import (
     DEFAULT_PROFILE,
     EVALUATION_MIN_SCORE,
     EVALUATION_PROFILE,
+    FILE_WORKERS,
     MAX_IMAGE_BYTES,
     MAX_PIXELS,
     OUTPUT_MIN_SCORE,
@@ -146,8 +147,13 @@ class FrameSettings(Settings):
     """Videos and streams (``detect``, ``watch``)."""
 
     #: inference threads a video's frames are spread over (a decode thread feeds them; output
-    #: and tracking stay in frame order); 1: one frame at a time
-    workers: int = Field(1, ge=1)
+    #: and tracking stay in frame order); 1: one frame at a time; None: FILE_WORKERS for video
+    #: files (throughput), 1 for cameras and streams (latency)
+    workers: int | None = Field(None, ge=1)
+
+    def workers_for(self, live: bool) -> int:
+        """The inference workers for one source: ``workers`` where given, else by its kind."""
+        return self.workers or (1 if live else FILE_WORKERS)
 
 
 class DetectSettings(ModelSettings, ClusterSettings, FrameSettings):

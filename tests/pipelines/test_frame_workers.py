@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from videos import make_video
 
 from maskwatch.cli import app
+from maskwatch.defaults import FILE_WORKERS
 from maskwatch.errors import SourceError
 from maskwatch.pipelines.frames import AHEAD_PER_WORKER, FramePipeline
 from maskwatch.pipelines.sources import Frame, FrameReader
@@ -209,7 +210,10 @@ def test_a_detector_error_reaches_the_caller_and_the_threads_stop(frames):
 
 def test_workers_setting_flag_over_environment_over_file_over_default(monkeypatch):
     monkeypatch.delenv("MASKWATCH_WORKERS", raising=False)
-    assert DetectSettings.resolve().workers == 1
+    assert DetectSettings.resolve().workers is None  # by the source: FILE_WORKERS or 1
+    assert DetectSettings.resolve().workers_for(live=False) == FILE_WORKERS
+    assert DetectSettings.resolve().workers_for(live=True) == 1
+    assert DetectSettings.resolve({"workers": 3}).workers_for(live=True) == 3
     assert DetectSettings.resolve({"workers": 3}).workers == 3
     monkeypatch.setenv("MASKWATCH_WORKERS", "2")
     assert DetectSettings.resolve({"workers": 3}).workers == 2
@@ -240,3 +244,23 @@ def test_watch_counts_each_person_once_with_any_workers(walkby, detector, tmp_pa
     assert stats.analysed == walkby["frames"] and stats.frames == walkby["frames"]
     assert store.counts()["per_label"] == walkby["people"]
     assert not _frame_threads()
+
+
+def test_detect_spreads_a_video_file_over_file_workers_by_default(clip, tmp_path, monkeypatch):
+    """Without --workers a file gets FILE_WORKERS (throughput; the same output as one, tested
+    above); cameras and streams get 1 (``workers_for``, tested above)."""
+    import maskwatch.pipelines.detect as detect_module
+
+    monkeypatch.delenv("MASKWATCH_WORKERS", raising=False)
+    used = []
+
+    class Recorded(FramePipeline):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            used.append(self.workers)
+
+    monkeypatch.setattr(detect_module, "FramePipeline", Recorded)
+    res = CliRunner().invoke(app, ["detect", str(clip), "--json", str(tmp_path / "f.jsonl"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "f.jsonl").read_text()
+    assert used == [FILE_WORKERS]

@@ -165,7 +165,7 @@ class _Job:
             settings.stride,
             FaceTracker(),
             settings.max_frames,
-            workers=settings.workers,
+            workers=settings.workers_for(reader.live),
         )
         frames = 0
         try:

@@ -290,7 +290,7 @@ class CameraWorker(threading.Thread):
             self.config.min_score,
             tracker=FaceTracker(lost_seconds=counting.lost_seconds),
             max_fps=cam.max_fps,
-            workers=self.config.workers,
+            workers=self.config.workers_for(live),
         )
         results = pipeline.run(reader)  # frames in order, spread over ``workers`` threads
         wall0 = utcnow()
