@@ -62,6 +62,10 @@ MODEL_HELP = (
     f"or an ONNX file from `maskwatch export` [default: {DEFAULT_MODEL}]"
 )
 PROFILE_HELP = "fast (256 px, the quickest), balanced (VGA cameras), accurate (crowds of small faces)"
+WORKERS_HELP = (
+    "Videos/streams: inference threads the frames are spread over, output in frame order "
+    f"[default: {FILE_WORKERS} for video files, 1 for cameras and streams]"
+)
 
 
 def _default(settings, name: str):
@@ -99,8 +103,7 @@ def detect(
     workers: int | None = typer.Option(
         None,
         min=1,
-        help="Videos/streams: inference threads the frames are spread over, output in frame order "
-        f"[default: {FILE_WORKERS} for video files, 1 for cameras and streams]",
+        help=WORKERS_HELP,
     ),
     stream_timeout: float | None = typer.Option(
         None,
@@ -427,8 +430,7 @@ def watch(
     workers: int | None = typer.Option(
         None,
         min=1,
-        help="Videos/streams: inference threads the frames are spread over, output in frame order "
-        f"[default: {FILE_WORKERS} for video files, 1 for cameras and streams]",
+        help=WORKERS_HELP,
     ),
     min_frames: int | None = typer.Option(None, help="Frames a track needs before the person counts [default: 5]"),
     decide_after: float | None = typer.Option(None, help="Seconds after which a lingering person is decided [5]"),

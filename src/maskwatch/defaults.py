@@ -14,8 +14,9 @@ DEFAULT_MODEL = "one-pass"
 EVALUATION_PROFILE = "accurate"
 #: Inference workers a video file's frames are spread over when ``--workers`` is not given
 #: (cameras and streams get 1: a pool raises their latency). On 2 cores 2 workers gave
-#: 1.16-1.35x the frames/s of 1 with the one-pass detector, on two machines; 3 were no better
-#: and waited longer (``benchmarks/bench_video_workers.py``, ``benchmarks/results.md``).
+#: 1.12-1.35x the frames/s of 1 on two machines; 3 gave about as much on one (1.17x, 1.29x)
+#: and more on the other (1.60x, 1.33x), at 43-48 ms latency against 33-39 ms
+#: (``benchmarks/bench_video_workers.py``, ``benchmarks/results.md``).
 FILE_WORKERS = min(2, os.cpu_count() or 1)
 #: People-facing output (CLI, API, watch) drops faces scoring lower: mostly wrong background
 #: detections. On the classifier's validation holdout F1 is flat from 0.30 to 0.40 and 0.30
