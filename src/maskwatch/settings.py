@@ -293,17 +293,22 @@ class WatchSettings(ModelSettings, StoreSettings, ClusterSettings, FrameSettings
 
     def _relative_to(self, base: Path) -> None:
         super()._relative_to(base)
+        from .pipelines.sources import live_kind
+
         for cam in self.cameras:
             src = cam.source
-            if "://" not in src and not src.isdigit() and not Path(src).is_absolute() and (base / src).exists():
+            if not live_kind(src) and not Path(src).is_absolute() and (base / src).exists():
                 cam.source = str(base / src)
 
 
 def camera_name(source: str, used: set[str]) -> str:
     """A readable unique name from a source: webcam0, a file's stem, 10.0.0.5-stream1."""
-    if source.isdigit():
+    from .pipelines.sources import live_kind
+
+    live = live_kind(source)
+    if live == "camera":
         base = f"webcam{source}"
-    elif "://" in source:
+    elif live == "stream":
         base = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.split("://", 1)[1])[:60]
     else:
         base = Path(source).stem

@@ -5,6 +5,7 @@ import json
 import time
 
 import cv2
+import numpy as np
 import pytest
 from servers import Camera
 from typer.testing import CliRunner
@@ -52,3 +53,33 @@ def test_stream_frames_are_detected(camera, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines() if line]
     assert rows and all(r["image"] == camera.url and "t" in r for r in rows)
     assert len({r["frame"] for r in rows}) <= 10  # a live source may skip indices (old frames are dropped)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "name"),
+    [
+        ("0", "camera", "webcam0"),
+        ("RTSP://10.0.0.5/stream1", "stream", "10.0.0.5-stream1"),
+        ("http://h/x.mjpg", "stream", "h-x.mjpg"),
+        ("a b.mp4", None, "a-b"),
+    ],
+)
+def test_one_rule_says_what_is_live_for_reader_sources_and_names(spec, kind, name, tmp_path):
+    """``live_kind`` decides for the reader (reconnects, newest frames), ``expand_sources``
+    and the camera names alike."""
+    from maskwatch.pipelines.sources import expand_sources, live_kind
+    from maskwatch.settings import camera_name
+
+    assert live_kind(spec) == kind
+    if kind is None:  # a real file: read in full, not as a live source
+        path = tmp_path / spec
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+        for _ in range(3):
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.release()
+        reader = FrameReader(str(path))
+        assert (reader.kind, reader.live, reader.frame_count) == ("video", False, 3)
+        reader.close()
+        spec = str(path)
+    assert expand_sources([spec])[0].kind == (kind or "video")
+    assert camera_name(spec, set()) == name

@@ -88,14 +88,14 @@ def test_targets_decode_back_to_the_boxes_of_a_real_patch(andrewmvd):
 def test_a_few_steps_lower_the_loss_on_one_real_batch(andrewmvd):
     """The loss and its gradients are wired to the right outputs: 6 steps on one batch of
     real patches lower every part that has targets there."""
-    from maskwatch.train.config import SourceConfig
+    from maskwatch.train.config import DetectorConfig, SourceConfig
     from maskwatch.train.onepass_data import PatchDataset, load_scenes
     from maskwatch.train.onepass_loop import _collate
     from maskwatch.train.onepass_net import OnePassNet, onepass_loss
 
     torch.manual_seed(0)
     scenes = load_scenes([SourceConfig(str(andrewmvd), split="val", max_faces=4)], progress=False)
-    data = PatchDataset(scenes, 192, (20, 60), 0.0, seed=0)
+    data = PatchDataset(scenes, DetectorConfig(patch=192, face_px=(20, 60), synth=0.0), seed=0)
     x, targets = _collate([data[i % len(scenes.scenes)] for i in range(4)])
     model = OnePassNet(freeze=0.5).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-4)
@@ -500,12 +500,13 @@ def test_paste_zero_draws_the_patches_of_earlier_recipes(datasets, tmp_path):
     """``detector.paste: 0`` (the default) draws no donor: the dataset's patches are exactly
     those make_patch draws alone, so recipes written before crop-and-paste train the same.
     At 1 a face is pasted: the same draws give other patches."""
+    from maskwatch.train.config import DetectorConfig
     from maskwatch.train.onepass_data import PatchDataset, SceneSet, make_patch
 
     scenes = _bare_scenes(datasets, tmp_path)
     changed = 0
     for paste in (0.0, 1.0):
-        data = PatchDataset(SceneSet(scenes), 320, (32, 160), 0.3, seed=5, paste=paste)
+        data = PatchDataset(SceneSet(scenes), DetectorConfig(patch=320, face_px=(32, 160), paste=paste), seed=5)
         data.photometric = None  # albumentations draws from its own generator
         rng = np.random.default_rng(5)
         for i in range(len(scenes)):

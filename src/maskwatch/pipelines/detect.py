@@ -24,7 +24,7 @@ from ..progress import track
 from ..settings import DetectSettings
 from ..tracking.tracker import FaceTracker
 from .frames import FramePipeline
-from .sources import FrameReader, SourceItem, expand_sources, opencv_safe, quiet_opencv
+from .sources import FrameReader, SourceItem, expand_sources, live_kind, opencv_safe, quiet_opencv
 from .writers import FaceWriter
 
 
@@ -62,8 +62,8 @@ class _Display:
 
 
 def _out_path(out: Path, source: str, suffix: str) -> Path:
-    if source.isdigit() or "://" in source:
-        name = "camera" + source if source.isdigit() else "stream"
+    if live := live_kind(source):
+        name = "camera" + source if live == "camera" else "stream"
         return out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
     return out / (Path(source).stem + suffix)
 

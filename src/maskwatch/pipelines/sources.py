@@ -31,6 +31,17 @@ QUIET_EXTENSIONS = {".xml", ".txt", ".json", ".yaml", ".yml", ".csv", ".md", ".p
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 
+def live_kind(spec: str) -> str | None:
+    """``"camera"`` for a webcam index, ``"stream"`` for a URL OpenCV reads live, ``None`` for
+    a file. The one rule for what is live: a live source is read with reconnects, keeps only
+    its newest frames, gets one inference worker and wall-clock times, and is named by kind."""
+    if spec.isdigit():
+        return "camera"
+    if spec.lower().startswith(STREAM_PREFIXES):
+        return "stream"
+    return None
+
+
 def quiet_opencv() -> None:
     """FFmpeg's and OpenCV's own console messages ("moov atom not found", "[ WARN:0@2.0] ...")
     off: maskwatch says what went wrong in one line naming the file. Called at run time, before
@@ -136,10 +147,8 @@ def expand_sources(specs: list[str]) -> list[SourceItem]:
     loops and broken links inside a folder are named as skipped, never passed over silently."""
     items: list[SourceItem] = []
     for spec in specs:
-        if spec.isdigit():
-            items.append(SourceItem("camera", spec))
-        elif spec.lower().startswith(STREAM_PREFIXES):
-            items.append(SourceItem("stream", spec))
+        if live := live_kind(spec):
+            items.append(SourceItem(live, spec))
         elif os.path.isdir(spec):
             for p in sorted(Path(spec).rglob("*")):
                 if p.name.startswith("."):
@@ -190,9 +199,7 @@ class FrameReader:
         stop: threading.Event | None = None,
     ):
         self.spec = spec
-        self.kind = kind or (
-            "camera" if spec.isdigit() else "stream" if spec.lower().startswith(STREAM_PREFIXES) else "video"
-        )
+        self.kind = kind or live_kind(spec) or "video"
         self.live = self.kind in ("camera", "stream")
         self.max_outage = max_outage
         self.backoff = backoff

@@ -31,7 +31,7 @@ from ..tracking.counting import CountedPerson, PeopleCounter
 from ..tracking.tracker import FaceTracker
 from ..tracking.zones import Region
 from .frames import FramePipeline
-from .sources import FrameReader
+from .sources import FrameReader, live_kind
 
 log = logging.getLogger("maskwatch.watch")
 #: Decided people kept in memory while the database cannot take them (full disk, outage).
@@ -234,7 +234,7 @@ class CameraWorker(threading.Thread):
     def run(self) -> None:
         cam = self.camera
         delay = 0.5
-        live = cam.source.isdigit() or "://" in cam.source
+        live = live_kind(cam.source) is not None
         while not self._halt.is_set():
             self._reader_stop = threading.Event()
             if self._halt.is_set():

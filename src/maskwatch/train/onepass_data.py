@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,6 +37,9 @@ from ..errors import BadInputError, ConfigError
 from ..labels import LABELS, MASK_INCORRECT, WITH_MASK, WITHOUT_MASK
 from ..models.preprocess import longest_sides
 from ..progress import track
+
+if TYPE_CHECKING:
+    from .config import DetectorConfig
 
 #: landmark order: left eye, right eye, nose, left mouth corner, right mouth corner; a
 #: horizontal flip swaps left and right
@@ -421,22 +425,12 @@ def _draw_gaussian(heat: np.ndarray, x: int, y: int, radius: int) -> None:
 
 class PatchDataset:
     """A torch-style dataset of random training patches: item ``i`` draws scene
-    ``indices[i]`` (the caller samples them) and returns (image tensor, targets)."""
+    ``indices[i]`` (the caller samples them) and returns (image tensor, targets). ``recipe``:
+    the config's ``detector`` section, whose data knobs (patch, face sizes, synth, close-ups,
+    paste...) say how a patch is drawn."""
 
-    def __init__(
-        self,
-        scenes: SceneSet,
-        patch: int,
-        face_px,
-        synth: float,
-        seed: int,
-        whole_faces: bool = False,
-        closeups: float = 0.0,
-        on_chin: float = 0.5,
-        paste: float = 0.0,
-    ):
-        self.scenes, self.patch, self.face_px, self.synth, self.seed = scenes, patch, face_px, synth, seed
-        self.whole_faces, self.closeups, self.on_chin, self.paste = whole_faces, closeups, on_chin, paste
+    def __init__(self, scenes: SceneSet, recipe: DetectorConfig, seed: int):
+        self.scenes, self.recipe, self.seed = scenes, recipe, seed
         self.photometric = _photometric()
         self.rng = np.random.default_rng(seed)
 
@@ -450,21 +444,22 @@ class PatchDataset:
         import torch
 
         # (no draw at paste 0: earlier recipes' patches stay the same)
+        r = self.recipe
         donor = None
-        if self.paste and self.rng.random() < self.paste:
+        if r.paste and self.rng.random() < r.paste:
             donor = self.scenes.scenes[int(self.rng.integers(len(self.scenes.scenes)))]
         image, boxes, labels, marks = make_patch(
             self.scenes.scenes[i],
             self.rng,
-            self.patch,
-            self.face_px,
-            self.synth,
+            r.patch,
+            r.face_px,
+            r.synth,
             photometric=self.photometric,
-            whole_faces=self.whole_faces,
-            closeups=self.closeups,
-            on_chin=self.on_chin,
+            whole_faces=r.whole_faces,
+            closeups=r.closeups,
+            on_chin=r.on_chin,
             donor=donor,
         )
-        t = encode_targets(boxes, labels, marks, (self.patch, self.patch))
+        t = encode_targets(boxes, labels, marks, (r.patch, r.patch))
         x = torch.from_numpy(np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1))).float()
         return x, {k: torch.from_numpy(v) for k, v in t.items()}

@@ -192,7 +192,7 @@ def train_detector(
     (out / "box_style.json").write_text(json.dumps(scenes.box_style, indent=1))
     val = _val_sets(cfg)
     weights = sampling_weights(scenes, [s.weight for s in cfg.data.train], d.incorrect_boost)
-    data = PatchDataset(scenes, d.patch, d.face_px, d.synth, cfg.seed, d.whole_faces, d.closeups, d.on_chin, d.paste)
+    data = PatchDataset(scenes, d, cfg.seed)
     model = OnePassNet(freeze=d.freeze)
     if d.init and not resume:
         model.load_state_dict(_init_weights(d.init, model))
