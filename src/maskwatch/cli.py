@@ -370,7 +370,8 @@ def serve(
     if settings.ray:
         from .scale.ray_serve import serve_ray
 
-        err.print(f"Ray Serve on http://{settings.host}:{settings.port}/ (gRPC: the plain server only)", markup=False)
+        grpc = f"; gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else ""
+        err.print(f"Ray Serve on http://{settings.host}:{settings.port}/{grpc}", markup=False)
         serve_ray(
             settings,
             settings.min_replicas,

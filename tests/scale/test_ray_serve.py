@@ -1,5 +1,6 @@
 """``serve --ray``: the maskwatch app as a Ray Serve deployment on loopback, with the API
-key, the answers and the 503 of a full inference queue as without Ray."""
+key, the answers and the 503 of a full inference queue as without Ray, and gRPC answered by
+the replicas."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ def test_serve_on_ray_keeps_routes_key_and_503(ray_local, tmp_path, val_images, 
     from maskwatch.scale.ray_serve import serve_ray
     from maskwatch.settings import ServeSettings
 
-    port = _free_port()
+    port, grpc_port = _free_port(), _free_port()
     settings = ServeSettings.resolve(
-        port=port, grpc_port=0, api_key="s3cret", workers=1, queue=0, data_dir=str(tmp_path / "data")
+        port=port, grpc_port=grpc_port, api_key="s3cret", workers=1, queue=0, data_dir=str(tmp_path / "data")
     )
-    serve_ray(settings, min_replicas=1, max_replicas=1, target_ongoing_requests=2, blocking=False, num_cpus=0.5)
+    _, grpc_server = serve_ray(
+        settings, min_replicas=1, max_replicas=1, target_ongoing_requests=2, blocking=False, num_cpus=0.5
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -68,5 +71,27 @@ def test_serve_on_ray_keeps_routes_key_and_503(ray_local, tmp_path, val_images, 
         assert all(busy)
         metrics = httpx.get(base + "/metrics", headers={"X-API-Key": "s3cret"}, timeout=10)
         assert metrics.status_code == 200
+        _grpc_answers_as_the_plain_server(grpc_port, image, want, detector.model_version)
     finally:
+        grpc_server.stop(grace=None)
         serve.shutdown()
+
+
+def _grpc_answers_as_the_plain_server(port, image, want, version):
+    """The driver's gRPC front: the key, the faces a replica finds, a bad image's status."""
+    grpc = pytest.importorskip("grpc", reason="gRPC needs the [serve] extra")
+    from maskwatch.serve.grpc_server import load_proto
+
+    pb, services = load_proto()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = services.MaskWatchStub(channel)
+        md = [("x-api-key", "s3cret")]
+        res = stub.Detect(pb.DetectRequest(image=image, id="a"), metadata=md, timeout=60)
+        assert res.id == "a" and res.model_version == version
+        assert [(f.label, round(f.x1, 2)) for f in res.faces] == [(f.label, round(f.box[0], 2)) for f in want.faces()]
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Detect(pb.DetectRequest(image=b"junk"), metadata=md, timeout=30)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "not an image" in info.value.details()
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Detect(pb.DetectRequest(image=image), timeout=30)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED

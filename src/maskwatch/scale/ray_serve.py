@@ -9,8 +9,11 @@ scrapes each replica, or reads Ray's own metrics). Ray Serve's proxy spreads req
 replicas; ``max_ongoing_requests`` is set above the app's own pool and queue so that the
 app, not the proxy, decides when to answer 503.
 
-The gRPC server (``--grpc-port``) is not part of this deployment: run ``maskwatch serve``
-beside it for gRPC, or put the gRPC clients behind the plain server.
+gRPC (``--grpc-port``, both services of the plain server: maskwatch.proto and KServe v2) is
+served by this process, the driver, and each call is sent to a replica through the
+deployment's handle (:class:`ReplicaDetector`): so gRPC calls are spread over the replicas and
+counted by the autoscaler as the HTTP ones are, while the API key, the size limits and the
+answers stay those of the plain server (the same :func:`~maskwatch.serve.grpc_server.create_grpc_server`).
 """
 
 from __future__ import annotations
@@ -27,11 +30,32 @@ class MaskwatchReplica:
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
+        self._app = None
 
     def __serve_build_asgi_app__(self):
         from ..serve.app import create_app
 
-        return create_app(None, self.settings)
+        self._app = create_app(None, self.settings)
+        return self._app
+
+    def detect(self, image):
+        """One decoded image's faces, for the driver's gRPC server."""
+        return self._app.state.detector.detect(image)
+
+    def model_version(self) -> str:
+        return self._app.state.detector.model_version
+
+
+class ReplicaDetector:
+    """What the gRPC servicers need of a detector (``detect``, ``model_version``), answered by
+    the deployment's replicas: a call blocks its gRPC thread until a replica has answered."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.model_version = handle.model_version.remote().result()
+
+    def detect(self, image):
+        return self.handle.detect.remote(image).result()
 
 
 def deployment(
@@ -86,7 +110,8 @@ def serve_ray(
         num_cpus: CPUs each replica reserves.
 
     Returns:
-        the deployment handle (with ``blocking=False``).
+        with ``blocking=False``: the deployment handle and the gRPC server (None when
+        ``settings.grpc_port`` is 0); the caller stops both.
     """
     need_ray("serve --ray")
     from ray import serve
@@ -96,8 +121,9 @@ def serve_ray(
     serve.start(http_options={"host": settings.host, "port": settings.port})
     app = deployment(settings, min_replicas, max_replicas, target_ongoing_requests, num_cpus)
     handle = serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+    grpc_server = _grpc_front(settings, handle, max_replicas) if settings.grpc_port else None
     if not blocking:
-        return handle
+        return handle, grpc_server
     import time
 
     try:
@@ -106,5 +132,30 @@ def serve_ray(
     except KeyboardInterrupt:
         pass
     finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=2)
         serve.shutdown()
     return None
+
+
+def _grpc_front(settings: ServeSettings, handle, replicas: int):
+    """The plain server's gRPC services on ``settings.grpc_port``, started, on the replicas
+    (a thread for each call the replicas can take at once: its thread only waits)."""
+    from ..errors import require
+
+    require("grpc", "maskwatch serve --ray (gRPC)", "serve")
+    from ..serve.grpc_server import create_grpc_server
+
+    server, _ = create_grpc_server(
+        ReplicaDetector(handle),
+        settings.grpc_port,
+        settings.host,
+        workers=(settings.workers + settings.queue) * replicas,
+        api_key=settings.api_key,
+        max_bytes=settings.max_image_bytes,
+        min_score=settings.min_score,
+        max_pixels=settings.max_pixels,
+        model_name=settings.model_name,
+    )
+    server.start()
+    return server
