@@ -22,10 +22,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Broker:
-    """``mosquitto`` on a free loopback port; ``stop()`` and ``start()`` for outages."""
+def make_tls_files(folder: Path) -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it (openssl): ``ca``, ``cert``,
+    ``key``. A client that trusts ``ca`` can verify the broker; one with the system's CAs
+    cannot."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl (apt-get install openssl)")
+    ca, ca_key, cert, key, csr = (folder / n for n in ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr"))
+    ext = folder / "san.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
 
-    def __init__(self, folder: Path, user: str | None = None, password: str | None = None):
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=maskwatch test CA",
+        "-keyout", str(ca_key), "-out", str(ca))  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+        "-extfile", str(ext), "-out", str(cert))  # fmt: skip
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+class Broker:
+    """``mosquitto`` on a free loopback port; ``stop()`` and ``start()`` for outages. With
+    ``tls``, a second listener on ``tls_port`` speaks TLS with a certificate signed by the CA
+    in ``tls["ca"]`` (the plain one stays, for the test's subscriber)."""
+
+    def __init__(self, folder: Path, user: str | None = None, password: str | None = None, tls: bool = False):
         if shutil.which("mosquitto") is None:
             pytest.skip("needs Debian's mosquitto (apt-get install mosquitto)")
         self.port = free_port()
@@ -47,6 +70,15 @@ class Broker:
             lines += ["allow_anonymous false", f"password_file {pwfile}"]
         else:
             lines.append("allow_anonymous true")
+        self.tls_port, self.tls = 0, {}
+        if tls:
+            self.tls, self.tls_port = make_tls_files(folder), free_port()
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {self.tls['ca']}",
+                f"certfile {self.tls['cert']}",
+                f"keyfile {self.tls['key']}",
+            ]
         self.conf = folder / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen | None = None
@@ -57,13 +89,15 @@ class Broker:
             ["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        for port in filter(None, (self.port, self.tls_port)):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("mosquitto did not start") from None
+                    time.sleep(0.05)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

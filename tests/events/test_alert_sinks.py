@@ -87,6 +87,29 @@ def test_mqtt_refuses_a_wrong_password_and_a_down_broker_as_retryable_failures(t
         MqttSink(f"mqtt://127.0.0.1:{broker.port}", timeout=2).send(event())
 
 
+def test_mqtt_over_tls_delivers_with_the_brokers_ca_and_refuses_an_unverified_broker(tmp_path):
+    """``mqtts://`` against mosquitto's TLS listener: with ``ca_certs`` the event arrives; with
+    the system's CAs (which never signed this broker) the sink refuses to talk, as a
+    retryable delivery failure naming the certificate, not a traceback."""
+    broker = Broker(tmp_path / "broker", tls=True)
+    sub = Subscriber(broker.port)
+    sink = MqttSink(f"mqtts://127.0.0.1:{broker.tls_port}", ca_certs=str(broker.tls["ca"]), timeout=5)
+    try:
+        sent = event()
+        sink.send(sent)
+        assert wait(lambda: sub.events() == {sent["id"]: 1})
+        with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED") as info:
+            MqttSink(f"mqtts://127.0.0.1:{broker.tls_port}", timeout=2).send(event())
+        assert not info.value.permanent
+        with pytest.raises(DeliveryError):  # TLS to the plain listener: no handshake
+            MqttSink(f"mqtts://127.0.0.1:{broker.port}", ca_certs=str(broker.tls["ca"]), timeout=2).send(event())
+        assert sub.events() == {sent["id"]: 1}
+    finally:
+        sink.close()
+        sub.close()
+        broker.stop()
+
+
 def test_mqtt_config_errors_are_clear():
     for kwargs, message in [
         ({"url": "http://x"}, "mqtt://host"),
@@ -139,6 +162,26 @@ def test_sound_is_silent_in_quiet_hours_and_refuses_bad_settings(tmp_path):
         SoundSink(quiet_hours="late")
     with pytest.raises(ConfigError, match="not a file"):
         SoundSink(wav={"without_mask": str(tmp_path / "missing.wav")})
+
+
+@needs_speech
+@pytest.mark.skipif(shutil.which("aplay") is None, reason="needs Debian's alsa-utils (apt-get install alsa-utils)")
+def test_sound_plays_through_alsa_and_a_missing_device_fails_in_one_line(tmp_path, monkeypatch):
+    """Played, not written to wav_dir: ``aplay`` and ALSA's own library, with an ALSA
+    configuration whose device ``speaker`` is alsa-lib's ``file`` plugin (it records what is
+    played, the way a sound card would hear it) over the ``null`` device. No sound card is
+    needed, and what the speaker got is measured with sox."""
+    heard = tmp_path / "heard.wav"
+    conf = tmp_path / "asound.conf"
+    speaker = f'pcm.speaker {{ type file; slave.pcm "null"; file "{heard}"; format "wav" }}'
+    conf.write_text("pcm.null { type null }\n" + speaker + "\n")
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(conf))
+    SoundSink(device="speaker").send(event(label="without_mask"))
+    played = sox_stat(heard)
+    assert 0.8 < played["Length (seconds)"] < 5 and played["RMS     amplitude"] > 0.01  # "Please wear a mask."
+    with pytest.raises(DeliveryError, match="aplay failed on ALSA device 'nosuchcard': .*audio open error") as exc:
+        SoundSink(device="nosuchcard").send(event(label="without_mask"))
+    assert not exc.value.permanent and "\n" not in str(exc.value)
 
 
 def test_sound_without_espeak_says_what_to_install(tmp_path, monkeypatch):

@@ -155,7 +155,7 @@ class SoundSink:
             raise DeliveryError(f"sound: aplay failed ({exc})") from None
         if done.returncode != 0:
             reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio device"]
-            raise DeliveryError(f"sound: aplay failed: {reason[0]}")
+            raise DeliveryError(f"sound: aplay failed on ALSA device {self.device or 'default'!r}: {reason[0]}")
 
 
 def _safe(name: str) -> str:
