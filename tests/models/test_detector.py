@@ -185,3 +185,26 @@ def test_one_pass_accurate_keeps_close_ups_whole(datasets):
             faces_seen[name] += len(sure)
     assert whole["two looks"] >= 0.7 * len(crops) and faces_seen["two looks"] <= 1.3 * len(crops), (whole, faces_seen)
     assert whole["one look"] <= 0.2 * len(crops), whole  # what the second look mends: the check can fail
+
+
+@pytest.mark.parametrize(
+    ("size", "side"), [((640, 480), 416), ((640, 480), 256), ((1920, 1080), 416), ((300, 200), 416)]
+)
+def test_frames_are_shrunk_as_area_averages_and_laid_out_as_rgb_planes(datasets, size, side):
+    """``fit_blob``'s resize (``shrink``: exact 2x2 averages, then bilinear to twice the size
+    and one more 2x2 average) stays within a grey level of OpenCV's INTER_AREA on a real
+    photo, the network's input size is unchanged, and the planes are RGB, padding black."""
+    from maskwatch.models.face_detector import DetectorProfile, fit_blob
+
+    photo = cv2.imread(str(sorted((datasets / "webmask-yolo").rglob("*.jpg"))[3]))
+    frame = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+    blob, scale = fit_blob(frame, DetectorProfile("t", target_side=side, min_side=side))
+    rw, rh = round(size[0] * scale), round(size[1] * scale)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    area = cv2.resize(frame, (rw, rh), interpolation=interp)[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
+    assert blob.shape == (1, 3, -(-rh // 32) * 32, -(-rw // 32) * 32) and blob.dtype == np.float32
+    assert np.abs(blob[0, :, :rh, :rw] - area).mean() < 1.0
+    assert np.abs(blob[0, :, :rh, :rw] - area).max() < 60  # no misplaced or swapped plane
+    assert not blob[0, :, rh:, :].any() and not blob[0, :, :, rw:].any()
+    if scale >= 1:
+        np.testing.assert_array_equal(blob[0, :, :rh, :rw], area)
