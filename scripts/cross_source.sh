@@ -3,9 +3,10 @@
 # evaluate it, and the two-stage baseline, on every image of that source (2 classes: the
 # left-out sets have no mask_incorrect). No test split is touched: andrewmvd val still picks
 # the checkpoint. Each source is the shipped recipe's two stages, both without the source
-# (configs/detector.yaml into runs/without-<source>-first, then the close-ups fine-tune
-# configs/detector-closeups-finetune.yaml from its best checkpoint into runs/without-<source>),
-# about as long as scripts/ship_default_model.sh's training.
+# (configs/detector.yaml into runs/shipped-without-<source>-first, then the close-ups fine-tune
+# configs/detector-closeups-finetune.yaml from its best checkpoint into
+# runs/shipped-without-<source>), about as long as scripts/ship_default_model.sh's training
+# (about 40 minutes a source on 2026-12-03's 2-core CPU).
 #   scripts/cross_source.sh webmask-yolo prajnasb-voc
 # Extra arguments after `--` go to each stage's `maskwatch train` (e.g. -- --set epochs=6);
 # PROFILES="fast balanced" evaluates at more than one profile; SPLIT=train evaluates one split
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
   sources+=("$1"); shift
 done
 CONFIG=${CONFIG:-configs/detector.yaml}
-prefix=runs/ finetune=configs/detector-closeups-finetune.yaml
+prefix=runs/shipped- finetune=configs/detector-closeups-finetune.yaml
 [ "$CONFIG" = configs/detector.yaml ] || { prefix="runs/$(basename "$CONFIG" .yaml)-"; finetune=; }
 FINETUNE=${FINETUNE-$finetune}
 for source in "${sources[@]}"; do

@@ -15,6 +15,21 @@ import onnxruntime as ort
 
 from maskwatch.train.export import write_model_card
 
+#: what each cross-source run folder under runs/ is (scripts/cross_source.sh)
+CROSS_SOURCE_RUNS = (
+    "shipped-without-webmask-yolo and shipped-without-prajnasb-voc: the shipped recipe's two stages in full "
+    "(configs/detector.yaml for 20 epochs, then configs/detector-closeups-finetune.yaml from its best checkpoint), "
+    "the source left out of both (scripts/cross_source.sh, 2026-12-03). Earlier runs: without-webmask-yolo: the "
+    "first recipe (10 epochs planned, size loss 0.1), stopped after 3 of 5 epochs; without-webmask-yolo-finetune: "
+    "that run fine-tuned by 0.4.0's second stage, webmask left out; without-webmask-yolo-finetune-042: the same "
+    "first stage fine-tuned by 0.4.2's second stage (crop-and-paste). without-prajnasb-voc: the first stage for 5 "
+    "epochs; without-prajnasb-voc-finetune-lr5: that run fine-tuned by 0.4.0's second stage (prajnasb left out of "
+    "both; without-prajnasb-voc-finetune: the same at lr 0.001); without-prajnasb-voc-finetune-041: by 0.4.1's "
+    "second stage (no synthetic masks on close-ups). prajnasb is evaluated on its training split only. Evaluations "
+    "named onepass-accurate before 0.4.1 used one look at accurate (0.4.1 added the second). The two-stage "
+    "baseline's classifier was trained on both sets' crops: not a clean cross-source baseline."
+)
+
 
 def metrics(folder: Path) -> dict:
     r = json.loads((folder / "metrics.json").read_text())
@@ -48,7 +63,7 @@ def main() -> int:
     # only evaluation folders (a run may keep eval-*.log files beside them)
     for folder in sorted(f for f in run.glob("eval-*") if (f / "metrics.json").exists()):
         evals[f"andrewmvd val, {folder.name[5:]}"] = metrics(folder)
-    for folder in sorted(f for f in Path("runs").glob("without-*/eval-*") if (f / "metrics.json").exists()):
+    for folder in sorted(f for f in Path("runs").glob("*without-*/eval-*") if (f / "metrics.json").exists()):
         r = json.loads((folder / "metrics.json").read_text())
         evals[
             f"cross-source: {folder.parent.name}, {folder.name[5:]} (2 classes, {r['images']} images of "
@@ -101,15 +116,7 @@ def main() -> int:
         },
         "reproduce": "scripts/setup.sh --dev && scripts/ship_default_model.sh",
         "metrics": evals,
-        "cross_source_runs": "without-webmask-yolo: the first recipe (10 epochs planned, size loss 0.1), stopped "
-        "after 3 of 5 epochs; without-webmask-yolo-finetune: that run fine-tuned by 0.4.0's second stage, webmask "
-        "left out; without-webmask-yolo-finetune-042: the same first stage fine-tuned by 0.4.2's second stage "
-        "(crop-and-paste). without-prajnasb-voc: the first stage for 5 epochs; without-prajnasb-voc-finetune-lr5: "
-        "that run fine-tuned by 0.4.0's second stage (prajnasb left out of both; without-prajnasb-voc-finetune: the "
-        "same at lr 0.001); without-prajnasb-voc-finetune-041: by 0.4.1's second stage (no synthetic masks on "
-        "close-ups). prajnasb is evaluated on its training split only. Evaluations named onepass-accurate before "
-        "0.4.1 used one look at accurate (0.4.1 added the second). The two-stage baseline's classifier was trained "
-        "on both sets' crops: not a clean cross-source baseline.",
+        "cross_source_runs": CROSS_SOURCE_RUNS,
         "limitations": f"Trained for about {round(seconds / 60)} minutes on 2 CPU cores "
         f"({len(first)} + {len(history)} epochs of {config['detector']['steps_per_epoch']} steps): the class head "
         f"has seen each training photo a few times. andrewmvd val (82 photos, 15 mask_incorrect faces) picks the "

@@ -122,8 +122,8 @@ def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     resize the detector was trained with): exact 2x2 averages while the picture is at least
     twice the size (INTER_AREA's fast path), then bilinear to twice the size and one more 2x2
     average. INTER_AREA straight to a size a non-whole factor away takes OpenCV's slow general
-    path: about 1.1 of a 640x480 frame's 13 ms at ``balanced`` and 4.3 ms for 1920x1080,
-    against 0.5 and 0.8 ms this way (``benchmarks/bench_frame_prep.py``). Plain bilinear is
+    path: with the float planes, 0.92 of a 640x480 frame's 8.5 ms at ``balanced`` and 4.6 ms
+    for 1920x1080, against 0.35 and 0.70 ms now (``benchmarks/bench_frame_prep.py``). Plain bilinear is
     faster still, but it is not the average the network saw: andrewmvd val 3-class mAP@.5
     fell 0.739 -> 0.726 at ``balanced`` with it; it stays 0.739 with this (``fast`` 0.570 -> 0.578)."""
     while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
