@@ -33,14 +33,11 @@ PROFILES = ("fast", "balanced", "accurate")
 
 
 def fit_blob_before(image_bgr: np.ndarray, profile) -> tuple[np.ndarray, float]:
-    """``fit_blob`` as it was (INTER_AREA in one step, NumPy's strided float copy)."""
-    height, width = image_bgr.shape[:2]
-    longest = max(width, height)
-    side = min(profile.target_side, max(longest, profile.min_side))
-    scale = side / longest
-    w = int(np.ceil(width * scale / 32) * 32)
-    h = int(np.ceil(height * scale / 32) * 32)
-    rw, rh = max(1, round(width * scale)), max(1, round(height * scale))
+    """``fit_blob`` as it was (INTER_AREA in one step, NumPy's strided float copy), at the
+    same sizes (``blob_size``)."""
+    from maskwatch.models.face_detector import blob_size
+
+    scale, (w, h), (rw, rh) = blob_size(image_bgr, profile)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image_bgr, (rw, rh), interpolation=interp)
     canvas = np.zeros((h, w, 3), np.uint8)

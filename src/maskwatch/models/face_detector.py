@@ -100,21 +100,27 @@ def fit_blob(image_bgr: np.ndarray, profile: DetectorProfile) -> tuple[np.ndarra
     small pictures up to ``min_side``), padded to a multiple of 32, RGB float 0..255 NCHW.
     Returns (blob, scale from original to network pixels). CenterFace and the one-pass
     detector (trained from it) read frames alike."""
-    height, width = image_bgr.shape[:2]
-    longest = max(width, height)
-    side = min(profile.target_side, max(longest, profile.min_side))
-    scale = side / longest
-    w = int(np.ceil(width * scale / 32) * 32)
-    h = int(np.ceil(height * scale / 32) * 32)
-    rw, rh = max(1, round(width * scale)), max(1, round(height * scale))
+    scale, (w, h), (rw, rh) = blob_size(image_bgr, profile)
     if scale < 1:
         resized = shrink(image_bgr, rw, rh)
     else:
         resized = cv2.resize(image_bgr, (rw, rh), interpolation=cv2.INTER_LINEAR)
     blob = np.zeros((1, 3, h, w), np.float32)
     for channel, plane in zip((2, 1, 0), cv2.split(resized)):  # BGR -> RGB planes
-        blob[0, channel, :rh, :rw] = plane[:h, :w]
+        blob[0, channel, :rh, :rw] = plane
     return blob, scale
+
+
+def blob_size(image_bgr: np.ndarray, profile: DetectorProfile) -> tuple[float, tuple[int, int], tuple[int, int]]:
+    """Where :func:`fit_blob` puts a frame: (scale, the network input's (w, h), a multiple of
+    32, and the resized picture's (w, h) in its top-left corner)."""
+    height, width = image_bgr.shape[:2]
+    longest = max(width, height)
+    side = min(profile.target_side, max(longest, profile.min_side))
+    scale = side / longest
+    w = int(np.ceil(width * scale / 32) * 32)
+    h = int(np.ceil(height * scale / 32) * 32)
+    return scale, (w, h), (max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -141,21 +141,7 @@ def serve_ray(
 def _grpc_front(settings: ServeSettings, handle, replicas: int):
     """The plain server's gRPC services on ``settings.grpc_port``, started, on the replicas
     (a thread for each call the replicas can take at once: its thread only waits)."""
-    from ..errors import require
+    from ..serve.server import start_grpc_server
 
-    require("grpc", "maskwatch serve --ray (gRPC)", "serve")
-    from ..serve.grpc_server import create_grpc_server
-
-    server, _ = create_grpc_server(
-        ReplicaDetector(handle),
-        settings.grpc_port,
-        settings.host,
-        workers=(settings.workers + settings.queue) * replicas,
-        api_key=settings.api_key,
-        max_bytes=settings.max_image_bytes,
-        min_score=settings.min_score,
-        max_pixels=settings.max_pixels,
-        model_name=settings.model_name,
-    )
-    server.start()
+    server, _ = start_grpc_server(ReplicaDetector(handle), settings, (settings.workers + settings.queue) * replicas)
     return server

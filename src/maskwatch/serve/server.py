@@ -31,21 +31,7 @@ def run_server(settings: ServeSettings, log: Callable[[str], None] | None = None
         log(f"warning: the Watch tab is off until the events database answers: {link.error}")
     grpc_server = None
     if settings.grpc_port:
-        require("grpc", "maskwatch serve (gRPC)", "serve")
-        from .grpc_server import create_grpc_server
-
-        grpc_server, bound = create_grpc_server(
-            detector,
-            settings.grpc_port,
-            settings.host,
-            workers=settings.workers,
-            api_key=settings.api_key,
-            max_bytes=settings.max_image_bytes,
-            min_score=settings.min_score,
-            max_pixels=settings.max_pixels,
-            model_name=settings.model_name,
-        )
-        grpc_server.start()
+        grpc_server, bound = start_grpc_server(detector, settings, settings.workers)
         log(f"gRPC on {settings.host}:{bound}")
     log(f"web page and API on http://{settings.host}:{settings.port}/ (docs: /docs)")
     try:
@@ -57,3 +43,30 @@ def run_server(settings: ServeSettings, log: Callable[[str], None] | None = None
         app.state.video_pool.shutdown()
         if app.state.events_link is not None:
             app.state.events_link.close()
+
+
+def start_grpc_server(detector, settings: ServeSettings, workers: int):
+    """gRPC (maskwatch and KServe v2, ``proto/``) on ``settings.grpc_port`` with the
+    settings' key and limits, started: (server, bound port). ``detector``: anything with
+    ``detect`` and ``model_version`` (the loaded one, or Ray replicas behind a handle);
+    ``workers``: the server's threads.
+
+    Raises:
+        MissingExtraError: no grpcio. ConfigError: the port is taken.
+    """
+    require("grpc", "maskwatch serve (gRPC)", "serve")
+    from .grpc_server import create_grpc_server
+
+    server, bound = create_grpc_server(
+        detector,
+        settings.grpc_port,
+        settings.host,
+        workers=workers,
+        api_key=settings.api_key,
+        max_bytes=settings.max_image_bytes,
+        min_score=settings.min_score,
+        max_pixels=settings.max_pixels,
+        model_name=settings.model_name,
+    )
+    server.start()
+    return server, bound
